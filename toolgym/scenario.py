@@ -1,0 +1,202 @@
+"""The data model: everything an environment needs, as frozen, serializable pydantic models.
+
+A :class:`Scenario` is data. It holds the question, the tool documents, how each tool is
+implemented, the sub-tasks with their gold calls and sub-answers, and the final answer. Suites are
+JSONL files of scenarios (``Scenario.model_dump_json()`` per line).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SHAPES",
+    "CalculatorImpl",
+    "LookupImpl",
+    "Scenario",
+    "SourceImpl",
+    "StatefulTask",
+    "SubTask",
+    "Tool",
+    "ToolCall",
+    "ToolDoc",
+    "ToolImpl",
+]
+
+SHAPES: tuple[str, ...] = ("single_hop", "parallel_single_hop", "multi_hop", "parallel_multi_hop")
+"""The four scenario shapes of the paper, in its order."""
+
+Scalar = Union[str, int, float, bool]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ToolDoc(_Model):
+    """One tool document: an OpenAI function schema."""
+
+    name: str
+    """The function name the agent calls."""
+    description: str
+    """What the tool does, in the words the agent reads."""
+    parameters: dict[str, Any]
+    """A JSON schema of type ``object`` for the arguments."""
+
+    def to_openai(self) -> dict[str, Any]:
+        """Returns ``{"type": "function", "function": {...}}``, as chat templates expect."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    @classmethod
+    def from_openai(cls, spec: dict[str, Any]) -> ToolDoc:
+        """Reads an OpenAI tool spec, with or without the ``{"type": "function"}`` wrapper."""
+        fn = spec.get("function", spec)
+        return cls(
+            name=fn["name"],
+            description=fn.get("description", ""),
+            parameters=fn.get("parameters") or {"type": "object", "properties": {}},
+        )
+
+
+class LookupImpl(_Model):
+    """A generated tool that looks up records of the seeded world.
+
+    The tool finds the record named by the argument ``key_param`` (case- and space-insensitive)
+    and returns one attribute: the one named by the argument ``field_param`` when the tool was
+    merged from several documents, else the fixed ``field``.
+    """
+
+    kind: Literal["lookup"] = "lookup"
+    key_param: str
+    """Name of the argument that holds the record key."""
+    field_param: str | None = None
+    """Name of the argument that selects the attribute (merged tools), or None."""
+    field: str | None = None
+    """The attribute returned when ``field_param`` is None."""
+    records: dict[str, dict[str, Scalar]]
+    """Record key -> attribute -> value."""
+    entity: str = "record"
+    """What a record is, for messages ("film", "person", ...)."""
+
+
+class CalculatorImpl(_Model):
+    """A generated arithmetic tool: applies ``operation`` to a list of numbers."""
+
+    kind: Literal["calculator"] = "calculator"
+    operation_param: str = "operation"
+    numbers_param: str = "numbers"
+    precision_param: str | None = None
+    """Optional argument: decimal places of the result."""
+
+
+class SourceImpl(_Model):
+    """A tool given as Python source text that defines a function named as the tool.
+
+    Source text is untrusted: it runs in sandboxed worker processes, never in the env's process.
+    """
+
+    kind: Literal["source"] = "source"
+    code: str
+
+
+ToolImpl = Annotated[Union[LookupImpl, CalculatorImpl, SourceImpl], Field(discriminator="kind")]
+"""How a tool is implemented: one of the implementation models, told apart by ``kind``."""
+
+
+class Tool(_Model):
+    """A tool: the document the agent sees and the implementation that answers it."""
+
+    doc: ToolDoc
+    impl: ToolImpl
+    distractor: bool = False
+    """True for tools that no sub-task needs (toolset extension)."""
+
+    @property
+    def name(self) -> str:
+        """The tool's function name."""
+        return self.doc.name
+
+
+class ToolCall(_Model):
+    """One function call: a tool name and its JSON arguments."""
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubTask(_Model):
+    """One sub-question, the tool keyed to its sub-answer, and the gold call that obtains it."""
+
+    question: str = ""
+    """The sub-question in natural language (may be empty for imported rows)."""
+    tool: str
+    """The tool whose output must contain the sub-answer."""
+    answer: str
+    """The sub-answer."""
+    call: ToolCall | None = None
+    """The gold call, when known."""
+    depends_on: tuple[int, ...] = ()
+    """Indices of the sub-tasks whose answers this gold call needs."""
+
+
+class StatefulTask(_Model):
+    """A task whose tools change a database; scored by the hash of the final data."""
+
+    domain: str
+    """Path of the domain directory (``tools.json``, ``codes.json``, data files, ``wiki.md``)."""
+    actions: tuple[ToolCall, ...]
+    """Gold actions; replaying them on fresh data gives the target state."""
+    outputs: tuple[str, ...] = ()
+    """Strings the agent must say."""
+
+
+class Scenario(_Model):
+    """A complete, serializable tool-use environment."""
+
+    id: str
+    """Stable identifier (derived from the seed and knobs for generated scenarios)."""
+    shape: str
+    """One of :data:`SHAPES` for generated scenarios; the ``data_source`` for imported rows."""
+    question: str
+    """The user's question."""
+    messages: tuple[dict[str, Any], ...]
+    """The opening messages of the chat (system and user)."""
+    tools: tuple[Tool, ...]
+    """Every tool the agent sees, distractors included, in the order shown."""
+    subtasks: tuple[SubTask, ...] = ()
+    answer: str = ""
+    """The final answer."""
+    match: Literal["strict", "ftrl"] = "strict"
+    """How sub-answers and the final answer are matched (see :mod:`toolgym.reward`)."""
+    task: StatefulTask | None = None
+    """Set for stateful tasks."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Provenance and fields kept for lossless conversion (seed, knobs, data_source, split, ...)."""
+
+    @property
+    def tool_docs(self) -> list[dict[str, Any]]:
+        """The tool documents in OpenAI format, ready for ``apply_chat_template(tools=...)``."""
+        return [tool.doc.to_openai() for tool in self.tools]
+
+    def tool(self, name: str) -> Tool | None:
+        """Returns the tool named ``name``, or None."""
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        return None
+
+    def sub_answers(self) -> dict[str, list[str]]:
+        """Tool name -> sub-answers it must yield (FTRL's ``unsolved_set``), in sub-task order."""
+        table: dict[str, list[str]] = {}
+        for sub in self.subtasks:
+            table.setdefault(sub.tool, []).append(sub.answer)
+        return table
