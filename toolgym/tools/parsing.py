@@ -1,0 +1,138 @@
+"""Tool-call parsing: the model's raw text (or an assistant message dict) -> a :class:`ParsedTurn`.
+
+The default format is Qwen's and Hermes': ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``,
+several per turn. Other formats plug in as any callable ``str -> ParsedTurn`` (see :func:`get_parser`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolgym.error import InvalidKnob, did_you_mean
+
+__all__ = ["ParsedCall", "ParsedTurn", "Parser", "PARSERS", "get_parser", "parse_hermes", "parse_message"]
+
+_BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
+_STRAY_TAGS = ("<tool_call>", "</tool_call>")
+
+
+@dataclass(frozen=True)
+class ParsedCall:
+    """One tool-call block: its name and arguments, or the reason it could not be read."""
+
+    name: str | None
+    arguments: dict[str, Any] | None
+    error: str | None = None
+    raw: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the block parsed into a name and an arguments object."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ParsedTurn:
+    """An assistant turn: free text and the tool-call blocks it holds."""
+
+    content: str
+    calls: tuple[ParsedCall, ...] = field(default_factory=tuple)
+
+    @property
+    def has_calls(self) -> bool:
+        """True when the turn holds at least one tool-call block, well-formed or not."""
+        return bool(self.calls)
+
+    @property
+    def all_malformed(self) -> bool:
+        """True when the turn holds tool-call blocks and none of them parsed."""
+        return bool(self.calls) and not any(call.ok for call in self.calls)
+
+
+Parser = Callable[[str], ParsedTurn]
+
+
+def _read_call(payload: Any, raw: str) -> ParsedCall:
+    """Checks a decoded call object and returns it as a ParsedCall (possibly with an error)."""
+    if not isinstance(payload, dict):
+        return ParsedCall(None, None, f"expected a JSON object, got {type(payload).__name__}", raw)
+    if "function" in payload and isinstance(payload["function"], dict):
+        payload = payload["function"]
+    name = payload.get("name")
+    if not isinstance(name, str) or not name:
+        return ParsedCall(None, None, 'the object has no "name" string', raw)
+    arguments = payload.get("arguments", payload.get("parameters", {}))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return ParsedCall(name, None, f'"arguments" is a string that is not JSON ({exc})', raw)
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        kind = type(arguments).__name__
+        return ParsedCall(name, None, f'"arguments" must be a JSON object, got {kind}', raw)
+    return ParsedCall(name, arguments, None, raw)
+
+
+def _parse_block(raw: str) -> ParsedCall:
+    text = raw.strip()
+    if not text:
+        return ParsedCall(None, None, "the <tool_call> block is empty", raw)
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ParsedCall(None, None, f"the block is not valid JSON ({exc})", raw)
+    return _read_call(payload, raw)
+
+
+def parse_hermes(text: str) -> ParsedTurn:
+    """Parses ``<tool_call>{json}</tool_call>`` blocks (Qwen/Hermes format).
+
+    An unclosed final block (a truncated generation) counts as a malformed call.
+
+    Example:
+        >>> turn = parse_hermes('<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>')
+        >>> turn.calls[0].name, turn.calls[0].arguments
+        ('f', {'x': 1})
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_hermes expects str, got {type(text).__name__}")
+    calls = tuple(_parse_block(m.group(1)) for m in _BLOCK.finditer(text))
+    content = _BLOCK.sub("", text)
+    if not calls and any(tag in content for tag in _STRAY_TAGS):
+        calls = (ParsedCall(None, None, "a </tool_call> tag without its <tool_call>", content),)
+    return ParsedTurn(content=content.strip(), calls=calls)
+
+
+def parse_message(message: Mapping[str, Any]) -> ParsedTurn:
+    """Reads an OpenAI-style assistant message ``{"content": ..., "tool_calls": [...]}``."""
+    content = message.get("content") or ""
+    if not isinstance(content, str):
+        content = json.dumps(content, ensure_ascii=False)
+    calls = []
+    for raw in message.get("tool_calls") or ():
+        calls.append(_read_call(raw, json.dumps(raw, ensure_ascii=False, default=str)))
+    if not calls:
+        return parse_hermes(content)
+    return ParsedTurn(content=content.strip(), calls=tuple(calls))
+
+
+PARSERS: dict[str, Parser] = {"hermes": parse_hermes, "qwen": parse_hermes}
+"""Built-in text formats, by name."""
+
+
+def get_parser(spec: str | Parser) -> Parser:
+    """Returns the parser named ``spec`` (see :data:`PARSERS`), or ``spec`` itself if callable."""
+    if callable(spec):
+        return spec
+    if spec not in PARSERS:
+        raise InvalidKnob(
+            f"Unknown tool_format {spec!r}; expected one of {sorted(PARSERS)} or a callable "
+            f"str -> ParsedTurn.{did_you_mean(spec, PARSERS)}"
+        )
+    return PARSERS[spec]
