@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from toolgym import error
 from toolgym.env import ToolUseEnv
-from toolgym.generate import GenerateConfig, build_scenario, generate_suite
 from toolgym.oracle import OracleAgent, oracle_turns
 from toolgym.registration import ENV_IDS, register_envs
 from toolgym.reward import episode_metrics, score_trajectory
@@ -40,3 +39,14 @@ __all__ = [
 ]
 
 register_envs()
+
+_LAZY = {"GenerateConfig", "build_scenario", "generate_suite"}
+
+
+def __getattr__(name: str):
+    # The builder loads on first use, so `import toolgym` stays light.
+    if name in _LAZY:
+        from toolgym import generate
+
+        return getattr(generate, name)
+    raise AttributeError(f"module 'toolgym' has no attribute {name!r}")
