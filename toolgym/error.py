@@ -30,5 +30,5 @@ class ToolError(ToolGymError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Returns ' Did you mean X?' for the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""

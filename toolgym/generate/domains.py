@@ -39,7 +39,7 @@ class Attribute:
     choices: tuple[str, ...] = ()
     """Values of enums."""
     inverse: str | None = None
-    """Attribute of the target that points back (``capital`` <-> ``country``)."""
+    """Attribute of the target set to point back (a capital's ``country`` is the country)."""
 
     @property
     def numeric(self) -> bool:
@@ -104,16 +104,14 @@ PERSON = EntityType("person", "name", "Full name of the person.", False, (
     _num("height_cm", "int", 150, 201, ("How tall is {x} in centimeters?", "What is the height of {x} in cm?"),
          ("the height in centimeters of {x}",), "the person's height in centimeters"),
     _rel("employer", "company", ("Which company employs {x}?", "Which company does {x} work for?", "Who is the employer of {x}?"),
-         ("the employer of {x}", "the company {x} works for"), "the company the person works for",
-         inverse="ceo"),
+         ("the employer of {x}", "the company {x} works for"), "the company the person works for"),
 ))
 
 CITY = EntityType("city", "city", "Name of the city.", False, (
     _num("population", "int", 20_000, 9_000_000, ("What is the population of {x}?", "How many people live in {x}?"),
          ("the population of {x}", "the number of inhabitants of {x}"), "the number of inhabitants"),
     _rel("country", "country", ("In which country is {x}?", "Which country is {x} located in?", "What country is {x} in?"),
-         ("the country of {x}", "the country where {x} lies"), "the country the city lies in",
-         inverse="capital"),
+         ("the country of {x}", "the country where {x} lies"), "the country the city lies in"),
     _rel("mayor", "person", ("Who is the mayor of {x}?", "Which person is mayor of {x}?"),
          ("the mayor of {x}",), "the current mayor of the city"),
     _founded(1100, "city"),

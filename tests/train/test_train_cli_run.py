@@ -1,0 +1,54 @@
+"""The whole pipeline runs from the CLI on a tiny budget and writes its report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("toolgym.oracle")
+
+
+def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
+    from toolgym_train.cli import main
+
+    code = main(
+        [
+            "--preset",
+            "tiny-cpu",
+            "--output_dir",
+            str(tmp_path),
+            "--tiny_tokenizer_episodes",
+            "30",
+            "--tiny_hidden_size",
+            "32",
+            "--tiny_layers",
+            "1",
+            "--tiny_vocab_size",
+            "800",
+            "--warm_start_episodes",
+            "4",
+            "--sft_epochs",
+            "1",
+            "--iterations",
+            "1",
+            "--episodes_per_iteration",
+            "2",
+            "--steps_per_iteration",
+            "1",
+            "--num_generations",
+            "2",
+            "--per_device_train_batch_size",
+            "2",
+            "--max_new_tokens",
+            "8",
+            "--max_turns",
+            "2",
+            "--eval_episodes",
+            "2",
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert set(report["stages"]) == {"untrained", "warm_start", "after_step"}
+    assert (tmp_path / "report.png").stat().st_size > 0

@@ -1,0 +1,396 @@
+"""Agents that play ToolGym envs, for ``toolgym eval`` and :func:`toolgym.evaluate.evaluate`.
+
+An agent is any object with ``act(observation, env) -> str | dict``: it reads the observation
+(``{"messages": [...], "tools": [...]}``) and returns the model's raw text or an OpenAI-style
+assistant message. :func:`make_agent` builds one from a spec string:
+
+* ``oracle`` (alias ``replay``): the gold solution. Generated scenarios: the gold calls in
+  dependency order, then the answer (:func:`toolgym.oracle.oracle_turns`). Stateful tasks: the
+  gold actions one call a turn, then the required outputs.
+* ``random``: seeded random calls built from the tool schemas, then a guess.
+* ``hf:PATH``: a local Hugging Face causal LM, greedy, through its chat template with tools.
+* ``openai:MODEL``: an OpenAI-compatible chat-completions server (``base_url``), with tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from toolgym.error import InvalidKnob, InvalidScenario, ToolGymError, did_you_mean
+from toolgym.oracle import format_calls, oracle_turns
+from toolgym.scenario import Scenario, ToolCall
+
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "GoldAgent",
+    "HFAgent",
+    "OpenAIAgent",
+    "RandomAgent",
+    "gold_turns",
+    "make_agent",
+    "sample_arguments",
+    "sample_value",
+]
+
+AGENTS = ("oracle", "replay", "random", "hf:PATH", "openai:MODEL")
+"""The agent specs :func:`make_agent` understands."""
+
+_FORMAT_EXAMPLES = {
+    "date": "2024-01-01", "date-time": "2024-01-01T12:00:00Z", "time": "12:00:00",
+    "email": "user@example.com", "uri": "https://example.com", "url": "https://example.com",
+    "ipv4": "127.0.0.1", "uuid": "123e4567-e89b-12d3-a456-426614174000",
+}
+_WORDS = ("alpha", "Paris", "2020", "blue", "Jane Doe", "42", "river", "summary")
+_GUESSES = ("unknown", "Paris", "Jane Doe", "blue", "river")
+_PATTERN_EXAMPLES = ("2024-01-01", "2024-01", "2024", "ABC123", "AB", "12:00", "1", "a", "A")
+
+
+class Agent(Protocol):
+    """What :func:`toolgym.evaluate.evaluate` plays: one assistant turn per call."""
+
+    def act(self, observation: dict[str, Any], env: Any) -> str | dict[str, Any]:
+        """Returns the next assistant turn: raw text or an OpenAI-style message dict."""
+        ...
+
+
+def _turns_taken(observation: Mapping[str, Any], scenario: Scenario) -> int:
+    """Assistant turns the agent has played in this episode (opening messages excluded)."""
+    played = observation["messages"][len(scenario.messages):]
+    return sum(1 for m in played if m.get("role") == "assistant")
+
+
+# -- the gold solution -----------------------------------------------------------------------
+
+
+def gold_turns(scenario: Scenario) -> list[str]:
+    """The gold assistant turns of a scenario.
+
+    Raises:
+        InvalidScenario: the scenario has no gold solution (FTRL question rows carry sub-answers
+            but no gold calls).
+    """
+    if scenario.task is not None:
+        outputs = "; ".join(scenario.task.outputs)
+        final = f"Done. {outputs}" if outputs else "Done."
+        return [format_calls([call]) for call in scenario.task.actions] + [final]
+    try:
+        return oracle_turns(scenario)
+    except ValueError as exc:
+        raise InvalidScenario(
+            f"{exc} The oracle needs gold calls, which FTRL question rows do not carry; "
+            "evaluate them with another agent (random, hf:PATH, openai:MODEL)."
+        ) from None
+
+
+class GoldAgent:
+    """Plays the gold solution of the env's current scenario (``oracle`` and ``replay``)."""
+
+    def __init__(self) -> None:
+        self._cache: tuple[str, list[str]] | None = None
+
+    def act(self, observation: dict[str, Any], env: Any) -> str:
+        scenario = env.unwrapped.scenario
+        if self._cache is None or self._cache[0] != scenario.id:
+            self._cache = (scenario.id, gold_turns(scenario))
+        turns = self._cache[1]
+        return turns[min(_turns_taken(observation, scenario), len(turns) - 1)]
+
+
+# -- random arguments from a schema ----------------------------------------------------------
+
+
+def _pick(options: Sequence[Any], rng: np.random.Generator | None) -> Any:
+    return options[0] if rng is None else options[int(rng.integers(len(options)))]
+
+
+def _bound(schema: Mapping[str, Any], key: str) -> float | None:
+    value = schema.get(key)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _number(schema: Mapping[str, Any], rng: np.random.Generator | None, integer: bool) -> float | int:
+    step = 1 if integer else 1e-3
+    low = _bound(schema, "minimum")
+    if low is None:
+        exclusive = _bound(schema, "exclusiveMinimum")
+        low = 0 if exclusive is None else exclusive + step
+    high = _bound(schema, "maximum")
+    if high is None:
+        exclusive = _bound(schema, "exclusiveMaximum")
+        high = low + 100 if exclusive is None else exclusive - step
+    if integer:
+        low, high = int(np.ceil(low)), int(np.floor(high))
+        if rng is None or high < low:
+            return 1 if low <= 1 <= high else low
+        return int(rng.integers(low, high + 1))
+    if rng is None or high < low:
+        return float(1 if low <= 1 <= high else low)
+    return round(float(rng.uniform(low, high)), 2)
+
+
+def _string(schema: Mapping[str, Any], rng: np.random.Generator | None) -> str:
+    text = _FORMAT_EXAMPLES.get(schema.get("format", ""), _pick(_WORDS, rng))
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        for candidate in (text, *_PATTERN_EXAMPLES):
+            try:
+                if re.search(pattern, candidate):
+                    return candidate
+            except re.error:
+                break
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    text = text + "x" * max(0, low - len(text)) if isinstance(low, int) else text
+    return text[:high] if isinstance(high, int) else text
+
+
+def sample_value(schema: Any, rng: np.random.Generator | None = None, depth: int = 0) -> Any:
+    """A value that fits a JSON schema: the first choice when ``rng`` is None, else a random one.
+
+    Handles ``enum``, ``const``, ``anyOf``/``oneOf``, formats, bounds, nested objects and arrays,
+    and common ``pattern``s (dates, years, codes); other patterns are not honoured.
+
+    Example:
+        >>> sample_value({"type": "array", "items": {"enum": ["a", "b"]}, "minItems": 2})
+        ['a', 'a']
+    """
+    if not isinstance(schema, Mapping):
+        return "x"
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return _pick(schema["enum"], rng)
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return sample_value(_pick(schema[key], rng), rng, depth)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"] or ["null"]
+        kind = _pick(kinds, rng)
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if kind == "object":
+        return sample_arguments(schema, rng, depth + 1) if depth < 6 else {}
+    if kind == "array":
+        count = max(int(schema.get("minItems", 1)), 1 if depth < 6 else 0)
+        return [sample_value(schema.get("items", {}), rng, depth + 1) for _ in range(count)]
+    if kind == "integer":
+        return _number(schema, rng, integer=True)
+    if kind == "number":
+        return _number(schema, rng, integer=False)
+    if kind == "boolean":
+        return False if rng is None else bool(rng.integers(2))
+    if kind == "null":
+        return None
+    return _string(schema, rng)
+
+
+def sample_arguments(
+    parameters: Any, rng: np.random.Generator | None = None, depth: int = 0
+) -> dict[str, Any]:
+    """Arguments for a tool: every required parameter, and (with ``rng``) some optional ones.
+
+    Example:
+        >>> sample_arguments({"type": "object", "properties": {"city": {"type": "string"},
+        ...     "unit": {"enum": ["C", "F"]}}, "required": ["city", "unit"]})
+        {'city': 'alpha', 'unit': 'C'}
+    """
+    if not isinstance(parameters, Mapping):
+        return {}
+    properties = parameters.get("properties")
+    properties = properties if isinstance(properties, Mapping) else {}
+    required = parameters.get("required")
+    required = set(required) if isinstance(required, list) else set()
+    arguments = {}
+    for name, schema in properties.items():
+        if name in required or (rng is not None and rng.random() < 0.3):
+            arguments[name] = sample_value(schema, rng, depth)
+    return arguments
+
+
+class RandomAgent:
+    """Calls random tools with random schema-fitting arguments, then guesses.
+
+    Each episode draws from a generator seeded by ``seed`` and the scenario id, so a scenario gets
+    the same play whatever the order of the suite.
+
+    Args:
+        seed: The base seed.
+        answer_probability: Chance of answering instead of calling tools, per turn.
+    """
+
+    def __init__(self, seed: int = 0, answer_probability: float = 0.3) -> None:
+        self.seed = seed
+        self.answer_probability = answer_probability
+        self._rng = np.random.default_rng(seed)
+
+    def act(self, observation: dict[str, Any], env: Any) -> str:
+        scenario = env.unwrapped.scenario
+        if _turns_taken(observation, scenario) == 0:
+            digest = hashlib.sha256(f"{self.seed}:{scenario.id}".encode()).digest()
+            self._rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        tools = observation["tools"]
+        if not tools or self._rng.random() < self.answer_probability:
+            return f"<answer>{_pick(_GUESSES, self._rng)}</answer>"
+        calls = []
+        for _ in range(int(self._rng.integers(1, 3))):
+            fn = _pick(tools, self._rng).get("function", {})
+            calls.append(ToolCall(name=fn.get("name", ""), arguments=sample_arguments(fn.get("parameters"), self._rng)))
+        return format_calls(calls)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class HFAgent:
+    """A local Hugging Face causal LM, prompted through its chat template with the tool docs.
+
+    Args:
+        path: A local model directory (``from_pretrained`` never downloads here).
+        max_new_tokens: Generation budget per turn.
+        device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available.
+    """
+
+    def __init__(self, path: str, max_new_tokens: int = 512, device: str | None = None) -> None:
+        if not os.path.isdir(path):
+            raise InvalidKnob(f"hf:PATH needs a local model directory; {path!r} is not one.")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(self.device).eval()
+        self.max_new_tokens = max_new_tokens
+
+    def act(self, observation: dict[str, Any], env: Any) -> str:
+        import torch
+
+        text = self.tokenizer.apply_chat_template(
+            observation["messages"], tools=observation["tools"] or None,
+            add_generation_prompt=True, tokenize=False,
+        )
+        inputs = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.device)
+        pad = self.tokenizer.pad_token_id
+        with torch.no_grad():
+            out = self.model.generate(
+                **inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
+                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
+            )
+        new = out[0, inputs["input_ids"].shape[1]:]
+        return self.tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The env's chat in the chat-completions wire format.
+
+    Tool-call arguments become JSON strings; a tool message that answers no listed call (a
+    malformed call's error) becomes a user message, which the API accepts.
+    """
+    out: list[dict[str, Any]] = []
+    open_ids: set[str] = set()
+    for message in messages:
+        message = dict(message)
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            calls = []
+            for call in message["tool_calls"]:
+                fn = dict(call["function"])
+                if not isinstance(fn.get("arguments"), str):
+                    fn["arguments"] = json.dumps(fn.get("arguments") or {}, ensure_ascii=False)
+                calls.append({"id": call["id"], "type": "function", "function": fn})
+            message["tool_calls"] = calls
+            open_ids = {call["id"] for call in calls}
+        elif message.get("role") == "tool":
+            if message.get("tool_call_id") not in open_ids:
+                message = {"role": "user", "content": f"[tool error] {message.get('content', '')}"}
+            else:
+                message = {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message.get("content", "")}
+        out.append(message)
+    return out
+
+
+class OpenAIAgent:
+    """A model behind an OpenAI-compatible ``/chat/completions`` endpoint, called with tools.
+
+    Args:
+        model: The model name sent to the server.
+        base_url: The API root, e.g. ``http://127.0.0.1:8000/v1`` (default: ``$OPENAI_BASE_URL``,
+            else OpenAI's).
+        api_key: Bearer token (default: ``$OPENAI_API_KEY``; none for local servers).
+        temperature: Sampling temperature (0: greedy).
+        max_tokens: Generation budget per turn.
+        timeout: Seconds per request.
+    """
+
+    def __init__(
+        self, model: str, base_url: str | None = None, api_key: str | None = None,
+        temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0,
+    ) -> None:
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.temperature, self.max_tokens, self.timeout = temperature, max_tokens, timeout
+
+    def act(self, observation: dict[str, Any], env: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model, "messages": to_openai_messages(observation["messages"]),
+            "temperature": self.temperature, "max_tokens": self.max_tokens,
+        }
+        if observation["tools"]:
+            body["tools"] = observation["tools"]
+        reply = self._post(body)
+        try:
+            message = reply["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            raise ToolGymError(f"{self.base_url}: the reply has no choices[0].message: {str(reply)[:300]}") from None
+        return {"role": "assistant", "content": message.get("content") or "",
+                "tool_calls": message.get("tool_calls") or []}
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(
+            f"{self.base_url}/chat/completions", data=json.dumps(body).encode("utf-8"), headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:300]
+            raise ToolGymError(f"{self.base_url}: HTTP {exc.code}: {detail}") from None
+        except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as exc:
+            raise ToolGymError(f"{self.base_url}: the request failed: {exc}") from None
+
+
+def make_agent(
+    spec: str, *, seed: int = 0, base_url: str | None = None, api_key: str | None = None,
+    max_new_tokens: int = 512,
+) -> Agent:
+    """Builds an agent from a spec: ``oracle``, ``replay``, ``random``, ``hf:PATH``, ``openai:MODEL``.
+
+    Raises:
+        InvalidKnob: an unknown spec.
+
+    Example:
+        >>> type(make_agent("random", seed=1)).__name__
+        'RandomAgent'
+    """
+    kind, _, rest = spec.partition(":")
+    if kind in ("oracle", "replay") and not rest:
+        return GoldAgent()
+    if kind == "random" and not rest:
+        return RandomAgent(seed)
+    if kind == "hf" and rest:
+        return HFAgent(rest, max_new_tokens=max_new_tokens)
+    if kind == "openai" and rest:
+        return OpenAIAgent(rest, base_url=base_url, api_key=api_key, max_tokens=max_new_tokens)
+    raise InvalidKnob(f"Unknown agent {spec!r}; expected one of {', '.join(AGENTS)}." + did_you_mean(kind, AGENTS))

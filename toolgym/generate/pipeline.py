@@ -1,0 +1,205 @@
+"""The procedural, seeded environment builder: the five stages run end to end, no LLM.
+
+:class:`GenerateConfig` holds the knobs; :func:`build_scenario` draws one
+:class:`~toolgym.scenario.Scenario` from a numpy ``Generator``; :func:`generate_suite` draws
+``n`` of them from one seed. Same seed and knobs give a byte-identical ``model_dump_json()`` in
+any process.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from toolgym.error import InvalidKnob, did_you_mean
+from toolgym.generate.decomposition import Decomposition, can_decompose, decompose
+from toolgym.generate.deployment import Conflict, deploy
+from toolgym.generate.documents import draft
+from toolgym.generate.domains import DOMAIN_NAMES
+from toolgym.generate.integration import integrate
+from toolgym.generate.scaling import (
+    add_distractors,
+    expand_parameters,
+    generalize_functions,
+    max_optional_params,
+)
+from toolgym.generate.world import World, words
+from toolgym.prompts import opening_messages
+from toolgym.scenario import SHAPES, Scenario
+
+__all__ = ["GenerateConfig", "build_scenario", "generate_suite"]
+
+_ATTEMPTS = 50
+
+
+def _knob(help_text: str, default: Any) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidKnob(f"{name} must be an integer from {low} to {high}, got {value!r}.")
+    if not low <= value <= high:
+        raise InvalidKnob(f"{name} must be from {low} to {high}, got {value}.")
+    return int(value)
+
+
+def _check_names(name: str, value: Any, valid: tuple[str, ...]) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value)
+    if not items:
+        raise InvalidKnob(f"{name} must name at least one of: {', '.join(valid)}.")
+    for item in items:
+        if item not in valid:
+            raise InvalidKnob(f"Unknown {name[:-1]} {item!r} in {name}; valid {name}: "
+                              f"{', '.join(valid)}.{did_you_mean(item, valid)}")
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Knobs of the procedural environment builder.
+
+    Example:
+        >>> GenerateConfig(shapes=("multi_hop",), max_hops=4).max_hops
+        4
+    """
+
+    shapes: tuple[str, ...] = _knob("Shapes to draw from, uniformly.", SHAPES)
+    min_hops: int = _knob("Fewest hops of a multi-hop chain (2 to 6).", 2)
+    max_hops: int = _knob("Most hops of a multi-hop chain (2 to 6, at least min_hops).", 3)
+    max_parallel: int = _knob("Most independent sub-questions or chains of parallel shapes (2 to 5).", 3)
+    distractors: int = _knob("Distractor tools per scenario (0 to 40; fewer if domains run out).", 4)
+    merge_prob: float = _knob("Probability that same-entity tools merge into one general tool.", 0.5)
+    optional_params: int = _knob("Optional parameters added to every tool.", 3)
+    rich_types: bool = _knob("Allow enum, boolean, number, array and object parameters.", True)
+    domains: tuple[str, ...] | None = _knob("Entity types to use (None: all).", None)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "shapes", _check_names("shapes", self.shapes, SHAPES))
+        set_(self, "min_hops", _check_int("min_hops", self.min_hops, 2, 6))
+        set_(self, "max_hops", _check_int("max_hops", self.max_hops, 2, 6))
+        if self.min_hops > self.max_hops:
+            raise InvalidKnob(f"min_hops ({self.min_hops}) exceeds max_hops ({self.max_hops}); "
+                              "raise max_hops or lower min_hops.")
+        set_(self, "max_parallel", _check_int("max_parallel", self.max_parallel, 2, 5))
+        set_(self, "distractors", _check_int("distractors", self.distractors, 0, 40))
+        if not isinstance(self.rich_types, bool):
+            raise InvalidKnob(f"rich_types must be True or False, got {self.rich_types!r}.")
+        most = max_optional_params(self.rich_types)
+        set_(self, "optional_params", _check_int("optional_params", self.optional_params, 0, most))
+        if isinstance(self.merge_prob, bool) or not isinstance(self.merge_prob, numbers.Real) \
+                or not 0.0 <= self.merge_prob <= 1.0:
+            raise InvalidKnob(f"merge_prob must be a probability from 0 to 1, got {self.merge_prob!r}.")
+        set_(self, "merge_prob", float(self.merge_prob))
+        if self.domains is not None:
+            set_(self, "domains", _check_names("domains", self.domains, DOMAIN_NAMES))
+        self._check_feasible()
+
+    def _check_feasible(self) -> None:
+        for shape in self.shapes:
+            if not can_decompose(shape, self.types, self.min_hops):
+                raise InvalidKnob(
+                    f"domains {list(self.types)} cannot make {shape} questions "
+                    f"(min_hops={self.min_hops}); add related domains such as 'person' and 'city', "
+                    f"or drop {shape!r} from shapes.")
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The entity types in use."""
+        return self.domains or DOMAIN_NAMES
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the knobs as JSON-serializable values."""
+        knobs = asdict(self)
+        knobs["shapes"] = list(self.shapes)
+        knobs["domains"] = None if self.domains is None else list(self.domains)
+        return knobs
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> GenerateConfig:
+        """Builds a config from keyword arguments (``gym.make`` knobs), rejecting unknown ones."""
+        valid = [f.name for f in fields(cls)]
+        for key in kwargs:
+            if key not in valid:
+                raise InvalidKnob(f"Unknown knob {key!r}.{did_you_mean(key, valid)} "
+                                  f"Valid knobs: {', '.join(valid)}.")
+        return cls(**kwargs)
+
+
+def _ambiguous(decomposition: Decomposition) -> bool:
+    """Whether two sub-answers are equal or one contains the other as whole words."""
+    answers = [words(step.answer) for step in decomposition.steps]
+    return any(a in b or b in a for i, a in enumerate(answers) for b in answers[i + 1:])
+
+
+def _attempt(rng: np.random.Generator, config: GenerateConfig, scenario_id: str) -> Scenario:
+    world = World(rng)
+    rand = world.random
+    shape = rand.choice(config.shapes)
+    hops = range(config.min_hops, config.max_hops + 1)
+    decomposition = decompose(world, shape, config.types, hops, config.max_parallel)
+    if _ambiguous(decomposition):
+        raise Conflict("sub-answers overlap")
+    specs = integrate(draft(decomposition), config.merge_prob, rand)
+    specs = generalize_functions(specs, config.merge_prob / 2, rand)
+    distractors = add_distractors(specs, config.distractors, config.types, rand)
+    for spec in specs + distractors:
+        expand_parameters(spec, config.optional_params, config.rich_types, rand)
+    tools, subtasks = deploy(world, decomposition, specs, distractors, rand)
+    return Scenario(
+        id=scenario_id, shape=shape, question=decomposition.question,
+        messages=opening_messages(decomposition.question), tools=tools, subtasks=subtasks,
+        answer=decomposition.answer,
+        meta={"generator": "toolgym.generate", "shape": shape, "knobs": config.to_dict()},
+    )
+
+
+def build_scenario(rng: np.random.Generator, config: GenerateConfig | None = None, *,
+                   scenario_id: str | None = None) -> Scenario:
+    """Draws one scenario; every random choice comes from ``rng``.
+
+    Args:
+        rng: The random source, e.g. a Gymnasium env's ``np_random``.
+        config: The knobs (defaults if None).
+        scenario_id: The id to give; by default one drawn from ``rng``.
+
+    Returns:
+        A scenario whose sub-tasks the gold calls solve, in dependency order.
+
+    Example:
+        >>> import numpy as np
+        >>> scenario = build_scenario(np.random.default_rng(0))
+        >>> scenario.shape in SHAPES
+        True
+    """
+    config = config or GenerateConfig()
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidKnob(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
+                          "use numpy.random.default_rng(seed).")
+    scenario_id = scenario_id or f"gen-{int(rng.integers(0, 2**48)):012x}"
+    for _ in range(_ATTEMPTS):
+        try:
+            return _attempt(rng, config, scenario_id)
+        except Conflict:
+            continue
+    raise RuntimeError(f"no unambiguous scenario in {_ATTEMPTS} draws; please report the knobs {config}")
+
+
+def generate_suite(n: int, seed: int, config: GenerateConfig | None = None) -> list[Scenario]:
+    """Draws ``n`` scenarios; scenario ``i`` comes from ``numpy.random.default_rng([seed, i])``.
+
+    Ids are ``gen-<seed>-<i>``, so a suite can be regenerated or extended piece by piece.
+    """
+    n = _check_int("n", n, 0, 10**9)
+    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    config = config or GenerateConfig()
+    suite = []
+    for i in range(n):
+        scenario = build_scenario(np.random.default_rng([seed, i]), config, scenario_id=f"gen-{seed}-{i}")
+        meta = {**scenario.meta, "seed": seed, "index": i}
+        suite.append(scenario.model_copy(update={"meta": meta}))
+    return suite

@@ -1,0 +1,229 @@
+"""Runs generated tools (record lookups and the calculator) in-process, deterministically.
+
+:func:`run_builtin` answers a call of a :class:`~toolgym.scenario.LookupImpl` or
+:class:`~toolgym.scenario.CalculatorImpl` tool; :func:`render_source` writes the same tool as
+stand-alone Python source (FTRL's format, where tools are code). Both paths run the very same
+helper functions below, whose source :func:`render_source` copies, so they cannot drift apart:
+the helpers use only the standard library and raise ``ValueError`` for bad calls.
+
+Outputs are short sentences (or JSON with ``format="json"``) that contain the answer verbatim,
+numbers in the canonical form of :func:`format_number`.
+"""
+
+from __future__ import annotations
+
+import difflib  # noqa: F401 - used by did_you_mean in rendered source
+import inspect
+import json
+from typing import Any
+
+from toolgym.error import ToolError, did_you_mean
+from toolgym.scenario import CalculatorImpl, LookupImpl, Tool
+
+__all__ = [
+    "OPERATIONS",
+    "calculate",
+    "format_number",
+    "lookup_record",
+    "normalize_key",
+    "render_source",
+    "run_builtin",
+    "run_calculator",
+]
+
+OPERATIONS: tuple[str, ...] = ("add", "subtract", "multiply", "divide")
+"""Operations of the generated calculator, in its schema's order."""
+
+
+def format_number(value: Any, precision: int = 2) -> str:
+    """Returns the canonical text of a value: integers without separators, floats rounded.
+
+    Example:
+        >>> format_number(3.0), format_number(270.49000000000001), format_number(1234567)
+        ('3', '270.49', '1234567')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        rounded = round(value, precision)
+        if rounded == int(rounded):
+            return str(int(rounded))
+        return f"{rounded:.{precision}f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def normalize_key(text: Any) -> str:
+    """Returns a lookup key lowercased, with runs of spaces collapsed and outer quotes removed."""
+    return " ".join(str(text).strip().strip("'\"").lower().split())
+
+
+def field_label(field: str) -> str:
+    """Returns a field name as words with its unit: ``price_usd`` -> ``price (USD)``."""
+    units = {"musd": "million USD", "usd": "USD", "km2": "square km", "cm": "cm",
+             "g": "grams", "min": "minutes", "m": "meters"}
+    if field == "ceo":
+        return "CEO"
+    head, _, tail = field.rpartition("_")
+    if head and tail in units:
+        return f"{head.replace('_', ' ')} ({units[tail]})"
+    return field.replace("_", " ")
+
+
+def option_notes(options: dict[str, Any], echo: list[str]) -> list[str]:
+    """Returns one note per optional argument: ``k=v`` for enums and booleans, else ``k applied``.
+
+    Free-form values are never echoed, so an agent cannot make a tool repeat a guessed answer.
+    """
+    notes = []
+    for name in sorted(options):
+        value = options[name]
+        if name == "format" or value is None:
+            continue
+        if name in echo:
+            notes.append(f"{name}={str(value).lower() if isinstance(value, bool) else value}")
+        else:
+            notes.append(f"{name} applied")
+    return notes
+
+
+def lookup_record(spec: dict[str, Any], arguments: dict[str, Any]) -> str:
+    """Answers one call of a record-lookup tool described by the plain dict ``spec``.
+
+    Raises:
+        ValueError: for a missing or unknown key or field, with a hint.
+    """
+    key_param, field_param, entity = spec["key_param"], spec["field_param"], spec["entity"]
+    records = spec["records"]
+    if key_param not in arguments:
+        raise ValueError(f"Missing required argument {key_param!r}.")
+    key = arguments[key_param]
+    index = {normalize_key(name): name for name in records}
+    name = index.get(normalize_key(key))
+    if name is None:
+        raise ValueError(f"No {entity} named {key!r}.{did_you_mean(key, list(records))}")
+    field = arguments.get(field_param) if field_param else spec["field"]
+    if field not in spec["fields"]:
+        valid = ", ".join(repr(f) for f in spec["fields"])
+        raise ValueError(f"Unknown field {field!r} for {entity}; valid fields: {valid}.")
+    value = format_number(records[name][field])
+    options = {k: v for k, v in arguments.items() if k not in (key_param, field_param)}
+    notes = option_notes(options, spec["echo"])
+    if options.get("format") == "json":
+        reply = {"entity": entity, key_param: name, "field": field, "value": value}
+        if notes:
+            reply["options"] = notes
+        return json.dumps(reply)
+    suffix = f" [{'; '.join(notes)}]" if notes else ""
+    return f"The {field_label(field)} of {name} is {value}.{suffix}"
+
+
+def calculate(operation: str, numbers: list[Any]) -> int | float:
+    """Applies ``operation`` to ``numbers`` left to right (``subtract``: first minus the rest).
+
+    Raises:
+        ValueError: for an unknown operation, no numbers, a non-number or a division by zero.
+    """
+    operations = ("add", "subtract", "multiply", "divide")
+    if operation not in operations:
+        raise ValueError(f"Unknown operation {operation!r}; valid: {', '.join(operations)}."
+                         + did_you_mean(operation, operations))
+    if not numbers:
+        raise ValueError("Give at least one number.")
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ValueError(f"Not a number: {number!r}.")
+    result = numbers[0]
+    for number in numbers[1:]:
+        if operation == "add":
+            result = result + number
+        elif operation == "subtract":
+            result = result - number
+        elif operation == "multiply":
+            result = result * number
+        elif number == 0:
+            raise ValueError("Cannot divide by zero.")
+        else:
+            result = result / number
+    return result
+
+
+def run_calculator(spec: dict[str, Any], arguments: dict[str, Any]) -> str:
+    """Answers one call of the calculator tool described by the plain dict ``spec``."""
+    precision = arguments.get(spec["precision_param"], 2) if spec["precision_param"] else 2
+    if isinstance(precision, bool) or not isinstance(precision, int) or not 0 <= precision <= 10:
+        raise ValueError(f"Precision must be an integer from 0 to 10, got {precision!r}.")
+    result = calculate(arguments.get(spec["operation_param"], ""),
+                       list(arguments.get(spec["numbers_param"], [])))
+    return f"The result is {format_number(result, precision)}."
+
+
+def _spec(tool: Tool) -> dict[str, Any]:
+    """Returns the plain-dict description of a tool that the helpers above take."""
+    impl = tool.impl
+    if isinstance(impl, CalculatorImpl):
+        return impl.model_dump(exclude={"kind"})
+    if not isinstance(impl, LookupImpl):
+        raise TypeError(f"run_builtin runs lookup and calculator tools, not {impl.kind!r} tools.")
+    properties = tool.doc.parameters.get("properties", {})
+    if impl.field_param:
+        fields = list(properties.get(impl.field_param, {}).get("enum", []))
+    else:
+        fields = [impl.field]
+    echo = [name for name, schema in properties.items()
+            if "enum" in schema or schema.get("type") == "boolean"]
+    return {"entity": impl.entity, "key_param": impl.key_param, "field_param": impl.field_param,
+            "field": impl.field, "fields": fields, "echo": echo, "records": impl.records}
+
+
+def run_builtin(tool: Tool, arguments: dict[str, Any]) -> str:
+    """Runs a generated tool on arguments that already passed its JSON schema.
+
+    Args:
+        tool: A tool with a :class:`LookupImpl` or :class:`CalculatorImpl`.
+        arguments: The call's arguments.
+
+    Returns:
+        The tool's output: a short sentence, or JSON when ``format="json"``.
+
+    Raises:
+        ToolError: for a semantically bad call (unknown key or field, division by zero, ...).
+        TypeError: for a tool whose implementation is not built in.
+    """
+    spec = _spec(tool)
+    try:
+        if isinstance(tool.impl, CalculatorImpl):
+            return run_calculator(spec, arguments)
+        return lookup_record(spec, arguments)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+
+
+_HELPERS = (did_you_mean, format_number, normalize_key, field_label, option_notes, lookup_record,
+            calculate, run_calculator)
+
+
+def render_source(tool: Tool) -> str:
+    """Returns Python source defining a function ``tool.name`` that behaves as :func:`run_builtin`.
+
+    The source needs only the standard library; bad calls raise ``ValueError``.
+    """
+    spec = _spec(tool)
+    properties = tool.doc.parameters.get("properties", {})
+    required = [name for name in properties if name in tool.doc.parameters.get("required", [])]
+    optional = [name for name in properties if name not in required]
+    signature = ", ".join(required + [f"{name}=None" for name in optional])
+    pairs = ", ".join(f"({name!r}, {name})" for name in properties)
+    runner = "run_calculator" if isinstance(tool.impl, CalculatorImpl) else "lookup_record"
+    lines = ["from __future__ import annotations", "", "import difflib", "import json", "", ""]
+    lines += [inspect.getsource(helper) + "\n" for helper in _HELPERS]
+    lines += [
+        f"_SPEC = {spec!r}",
+        "",
+        "",
+        f"def {tool.name}({signature}):",
+        f"    {json.dumps(tool.doc.description)}",
+        f"    arguments = {{k: v for k, v in ({pairs},) if v is not None}}",
+        f"    return {runner}(_SPEC, arguments)",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,697 @@
+"""A sandbox for untrusted tool code that arrives as Python source text (FTRL rows, LLM-written tools).
+
+:class:`SandboxRuntime` runs the tools of one scenario in a worker process, never in the caller's.
+Each tool is a source string that defines a function named as the tool. A call costs one pipe round
+trip (tens of microseconds); the source is compiled once per episode, not per call.
+
+How it works. The runtime starts one *zygote* process (this file run as a script), which imports the
+standard modules tools use and then forks one *episode worker* at a time. The worker compiles the
+codes, executes each tool's module body on its first call (in a fresh namespace per tool), and
+answers calls over a pipe. :meth:`SandboxRuntime.reset` swaps in a freshly forked worker (about a
+millisecond), so nothing a tool did to its process (globals, monkey patches, ``decimal`` contexts,
+leaked memory) leaks into the next episode. When a worker hangs past the per-call timeout, crashes
+(segfault, ``os._exit``), runs out of memory or leaves child processes behind, the zygote kills its
+whole process group and forks a replacement, which reloads the current codes and the episode's
+initial state; the call returns an error string and later calls go on.
+
+State. Stateful tools take a parameter named ``data``: the domain's data dict, which they may
+mutate. The dict lives in the worker: ``reset(state=...)`` installs it, every call of a function
+with a ``data`` parameter receives it, and :meth:`SandboxRuntime.get_state` returns a JSON copy.
+When a worker is replaced, its state is lost and the replacement starts again from the state given
+to the last ``reset`` (the start of the episode); the error message of that call says so.
+
+Threat model. The sandbox stops: hangs (wall-clock timeout; optional CPU limit), crashes, memory
+bombs (``RLIMIT_AS``), big files (``RLIMIT_FSIZE``), core dumps, fork bombs (best effort: the fork
+and exec functions are disabled in the worker, ``RLIMIT_NPROC`` is 0 for non-root users, and any
+process a tool starts dies with the worker's process group), output on stdout/stderr (fds 0-2 are
+``/dev/null``; the protocol uses other descriptors and is validated), huge outputs (truncated), and
+any change to the caller's state (separate process; replies are JSON, never pickle). It does NOT
+stop: network access, reading or writing files the user can access, reading environment variables,
+or a determined attacker (``ctypes`` can undo every guard above). It is a robustness boundary for
+buggy or sloppy generated code, not a security boundary: run hostile code in a container or VM.
+
+Example:
+    >>> codes = {"add": "def add(a, b):\\n    return {'sum': a + b}"}
+    >>> with SandboxRuntime(codes, timeout=5) as runtime:
+    ...     runtime.call("add", {"a": 1, "b": 2})
+    '{"sum": 3}'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+if __package__:  # imported as toolgym.tools.sandbox; the zygote runs this file as a plain script
+    from ..error import InvalidKnob, InvalidScenario, ToolGymError, did_you_mean
+
+__all__ = ["SandboxRuntime"]
+
+_HEADER = struct.Struct("<I")
+_FILE_SIZE_LIMIT = 64 << 20
+_PREIMPORTS = (
+    "builtins calendar cmath collections copy datetime decimal fractions functools hashlib "
+    "itertools json math operator random re statistics string time typing"
+).split()
+
+
+class _Failure(Exception):
+    """The worker did not answer: ``kind`` is timeout, crash, recycle, or broken (zygote lost)."""
+
+    def __init__(self, kind: str, detail: str = "", status: int | None = None) -> None:
+        super().__init__(kind, detail)
+        self.kind, self.detail, self.status = kind, detail, status
+
+
+class SandboxRuntime:
+    """Runs tools given as Python source in a sandboxed worker process.
+
+    Args:
+        codes: Tool name -> Python source that defines a function of that name.
+        timeout: Wall-clock seconds a call may take before the worker is killed and replaced.
+        memory_mb: Address-space limit of the worker, in MiB.
+        cpu_seconds: CPU seconds a single call may use (None: only the wall-clock timeout).
+        max_output_chars: Longer outputs are cut and end with ``... [truncated N characters]``.
+
+    The runtime is thread-safe (calls are serialized) but not shareable across processes; give
+    each env process its own runtime.
+    """
+
+    def __init__(
+        self,
+        codes: Mapping[str, str],
+        *,
+        timeout: float = 10.0,
+        memory_mb: int = 1024,
+        cpu_seconds: int | None = None,
+        max_output_chars: int = 8192,
+    ) -> None:
+        _check_positive("timeout", timeout)
+        _check_positive("memory_mb", memory_mb)
+        _check_positive("max_output_chars", max_output_chars)
+        if cpu_seconds is not None:
+            _check_positive("cpu_seconds", cpu_seconds)
+        self.timeout = float(timeout)
+        self.memory_mb = int(memory_mb)
+        self.cpu_seconds = cpu_seconds
+        self.max_output_chars = int(max_output_chars)
+        self.restarts = 0
+        """How many times a worker was replaced after a failure (not counting resets)."""
+        self._codes = _check_codes(codes)
+        self._state_json = "null"
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._closed = False
+        self._spawn()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def tool_names(self) -> list[str]:
+        """Names of the tools of the current codes."""
+        return list(self._codes)
+
+    def call(self, name: str, arguments: Mapping[str, Any], **extra_kwargs: Any) -> str:
+        """Calls tool ``name`` and returns its output as text; every failure is an error string.
+
+        A ``dict``/``list`` result becomes JSON (``ensure_ascii=False``), anything else ``str()``,
+        as in FTRL. Functions with a ``data`` parameter receive the worker's state dict unless
+        ``extra_kwargs`` (JSON values) say otherwise; mutations of an explicit ``data`` are not kept.
+        """
+        if name not in self._codes:
+            available = ", ".join(self._codes) or "none"
+            return f"Error: unknown tool {name!r}. Available tools: {available}.{did_you_mean(name, self._codes)}"
+        if not isinstance(arguments, Mapping):
+            return f"Error: the arguments of {name} must be a JSON object, got {type(arguments).__name__}."
+        request = {"op": "call", "name": name, "args": dict(arguments), "extra": extra_kwargs}
+        payload = json.dumps(request)  # raises for non-JSON values: that is library misuse
+        with self._lock:
+            try:
+                reply = self._request(payload, self.timeout, 12 * self.max_output_chars + 4096)
+            except _Failure as failure:
+                self._recover(failure)
+                return self._failure_text(name, failure)
+            output = reply.get("out")
+            if not isinstance(output, str):
+                failure = _Failure("broken", "the worker sent a malformed reply")
+                self._recover(failure)
+                return self._failure_text(name, failure)
+            if reply.get("recycle"):
+                self._recover(_Failure("recycle"))
+                return f"{output} ({self._restart_note()})"
+            return output
+
+    def reset(self, codes: Mapping[str, str] | None = None, *, state: dict | None = None) -> None:
+        """Starts a new episode: a fresh worker with ``codes`` (default: the current ones) and ``state``."""
+        new_codes = None if codes is None else _check_codes(codes)
+        if state is not None and not isinstance(state, dict):
+            raise InvalidScenario(f"state must be a dict or None, got {type(state).__name__}.")
+        state_json = json.dumps(state)
+        with self._lock:
+            if new_codes is not None:
+                self._codes = new_codes
+            self._state_json = state_json
+            if self._proc is None:
+                self._spawn()
+            else:
+                self._replace_worker()
+
+    def get_state(self) -> dict | None:
+        """Returns a JSON copy of the worker's state dict (None when no state was installed).
+
+        If the worker fails to produce it, it is replaced and the episode's initial state returned.
+        """
+        with self._lock:
+            try:
+                reply = self._request('{"op": "state"}', self.timeout, 1 << 31)
+                return json.loads(reply["state"])
+            except _Failure as failure:
+                self._recover(failure)
+            except (ValueError, KeyError, TypeError):
+                self._recover(_Failure("recycle"))
+            return json.loads(self._state_json)
+
+    def close(self) -> None:
+        """Stops the worker processes. Safe to call twice; the runtime cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            if self._finalizer is not None:
+                self._finalizer()
+            self._proc = None
+
+    def __enter__(self) -> SandboxRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ parent side of the protocol
+
+    def _spawn(self) -> None:
+        """Starts a zygote and queues the load of the current codes and state."""
+        if self._closed:
+            raise ToolGymError("This SandboxRuntime is closed; create a new one.")
+        ctrl_read, ctrl_write = os.pipe()
+        config = {
+            "ctrl": ctrl_read,
+            "memory_mb": self.memory_mb,
+            "cpu_seconds": self.cpu_seconds,
+            "max_output_chars": self.max_output_chars,
+        }
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-B", os.path.abspath(__file__), json.dumps(config)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(ctrl_read,),
+                start_new_session=True,
+            )
+        finally:
+            os.close(ctrl_read)
+        assert proc.stdin is not None and proc.stdout is not None
+        self._proc, self._ctrl = proc, ctrl_write
+        self._in, self._out = proc.stdin.fileno(), proc.stdout.fileno()
+        self._poll = select.poll()
+        self._poll.register(self._out, select.POLLIN)
+        self._buffer = bytearray()
+        self._generation = 0  # the zygote numbers its episode workers 0, 1, ...
+        self._next_id = 0
+        self._finalizer = weakref.finalize(self, _shutdown, proc, ctrl_write)
+        self._pending = self._send_load()
+
+    def _send_load(self) -> int:
+        codes = json.dumps(self._codes)
+        request_id = self._next_id = self._next_id + 1
+        body = (
+            f'{{"op": "load", "id": {request_id}, "codes": {codes}, "state": {self._state_json}}}'
+        )
+        self._write(body)
+        return request_id
+
+    def _write(self, body: str) -> None:
+        data = body.encode()
+        frame = memoryview(_HEADER.pack(len(data)) + data)
+        try:
+            while frame:
+                frame = frame[os.write(self._in, frame) :]
+        except OSError as error:
+            raise _Failure("broken", f"cannot write to the worker: {error}") from None
+
+    def _request(self, payload: str, timeout: float, limit: int) -> dict:
+        """Sends one request and returns its reply; raises :class:`_Failure`."""
+        self._settle()
+        request_id = self._next_id = self._next_id + 1
+        self._write(f'{{"id": {request_id}, {payload.lstrip()[1:]}')
+        return self._await(request_id, timeout, limit)
+
+    def _settle(self) -> None:
+        """Waits until the worker has loaded the codes, restarting everything once if needed."""
+        if self._proc is None:
+            self._spawn()
+        for _ in range(2):
+            if self._pending is None:
+                return
+            try:
+                self._await(self._pending, max(30.0, self.timeout), 1 << 16)
+                self._pending = None
+                return
+            except _Failure as failure:
+                detail = failure.detail or failure.kind
+                self._respawn()
+        raise ToolGymError(
+            f"The sandbox worker failed to start twice ({detail}); check that "
+            f"{sys.executable} runs and that memory_mb={self.memory_mb} is enough."
+        )
+
+    def _await(self, request_id: int, timeout: float, limit: int) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._read_message(deadline, limit)
+            if "exit" in message:
+                self._generation = int(message.get("gen", self._generation)) + 1
+                raise _Failure("crash", status=int(message["exit"]))
+            if "fatal" in message:
+                raise _Failure("broken", str(message["fatal"]))
+            if message.get("id") == request_id:
+                return message
+            if not isinstance(message.get("id"), int) or message["id"] > request_id:
+                raise _Failure("broken", "the worker sent an unexpected message")
+            # Otherwise: a late reply to a request we gave up on; ignore it.
+
+    def _read_message(self, deadline: float, limit: int) -> dict:
+        buffer = self._buffer
+        scanned = 0
+        while (end := buffer.find(b"\n", scanned)) < 0:
+            scanned = len(buffer)
+            if scanned > limit:
+                raise _Failure("broken", "the worker sent an oversized message")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Failure("timeout")
+            if not self._poll.poll(min(remaining, 60.0) * 1000):
+                continue
+            chunk = os.read(self._out, 1 << 16)
+            if not chunk:
+                raise _Failure("broken", "the worker closed its pipe")
+            buffer += chunk
+        line = bytes(buffer[:end])
+        del buffer[: end + 1]
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            raise _Failure("broken", "the worker sent a malformed message")
+        return message
+
+    def _replace_worker(self) -> None:
+        """Has the zygote kill the episode worker, then loads the codes into its replacement.
+
+        The load is sent only once the old worker's exit is seen, so it cannot swallow the load.
+        """
+        try:
+            os.write(self._ctrl, f"k{self._generation}\n".encode())
+            deadline = time.monotonic() + 5.0
+            while "exit" not in (message := self._read_message(deadline, 1 << 31)):
+                if "fatal" in message:
+                    raise _Failure("broken", str(message["fatal"]))
+            self._generation = int(message.get("gen", self._generation)) + 1
+            self._pending = self._send_load()
+        except (_Failure, OSError, TypeError, ValueError):
+            self._respawn()
+
+    def _recover(self, failure: _Failure) -> None:
+        self.restarts += 1
+        if failure.kind == "broken":
+            self._respawn()
+        elif failure.kind == "crash":  # the zygote has already forked a replacement
+            try:
+                self._pending = self._send_load()
+            except _Failure:
+                self._respawn()
+        else:
+            self._replace_worker()
+
+    def _respawn(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+        self._proc = None
+        self._spawn()
+
+    def _failure_text(self, name: str, failure: _Failure) -> str:
+        note = self._restart_note()
+        if failure.kind == "timeout":
+            return f"Error: calling {name} timed out after {self.timeout:g} s ({note})"
+        if failure.kind == "crash":
+            status = failure.status
+            if status == -signal.SIGXCPU:
+                return f"Error: {name} exceeded the CPU limit of {self.cpu_seconds} s ({note})"
+            cause = ""
+            if status is not None and status < 0:
+                cause = f", {_signal_name(-status)}"
+            return f"Error: {name} crashed (exit code {status}{cause}) ({note})"
+        return f"Error: {name} broke the sandbox: {failure.detail} ({note})"
+
+    def _restart_note(self) -> str:
+        if self._state_json == "null":
+            return "the sandbox worker was restarted"
+        return (
+            "the sandbox worker was restarted and the tool state reset to the start of the episode"
+        )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _shutdown(proc: subprocess.Popen[bytes], ctrl: int) -> None:
+    """Closes the control pipe (the zygote then kills its worker and exits) and reaps the zygote."""
+    try:
+        os.close(ctrl)
+    except OSError:
+        pass
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            stream.close()
+    try:
+        proc.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _check_positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidKnob(f"{name} must be a positive number, got {value!r}.")
+
+
+def _check_codes(codes: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(codes, Mapping):
+        raise InvalidScenario(
+            f"codes must map tool names to Python source, got {type(codes).__name__}."
+        )
+    for name, code in codes.items():
+        if not isinstance(name, str) or not isinstance(code, str):
+            raise InvalidScenario(
+                f"codes must map str to str; the entry {name!r} is {type(code).__name__}."
+            )
+    return dict(codes)
+
+
+# ---------------------------------------------------------------------- zygote and episode worker
+# Everything below runs in the sandbox processes (this file executed as a script).
+
+
+def _zygote_main(config: dict, requests: int, replies: int) -> None:
+    """Forks one episode worker at a time and reports each one's exit status on the pipe."""
+    ctrl = int(config["ctrl"])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    script_dir = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != script_dir]
+    for module in _PREIMPORTS:
+        __import__(module)
+    kills: set[int] = set()
+    generation = 0
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            os.close(ctrl)
+            try:
+                _Worker(config, requests, replies).serve()
+            finally:
+                os._exit(0)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        status, orphaned = _supervise(pid, generation, ctrl, kills)
+        _send(replies, {"exit": status, "gen": generation})
+        if orphaned:
+            os._exit(0)
+        generation += 1
+
+
+def _supervise(pid: int, generation: int, ctrl: int, kills: set[int]) -> tuple[int, bool]:
+    """Waits for worker ``pid`` to exit, killing it when asked; returns (status, runtime gone)."""
+    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    orphaned = False
+    try:
+        while not _exited(pid):
+            watched = ([] if orphaned else [ctrl]) + ([] if pidfd is None else [pidfd])
+            ready, _, _ = select.select(watched, [], [], None if pidfd is not None else 0.005)
+            if ctrl in ready:
+                commands = os.read(ctrl, 4096)
+                orphaned = not commands  # the runtime closed or died: kill the worker, then quit
+                kills.update(int(w[1:]) for w in commands.decode().split() if w[1:].isdigit())
+            if orphaned or generation in kills:
+                _kill_group(pid)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    _kill_group(pid)  # a tool's stray children die with their worker
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), orphaned
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` has exited; does not reap it, so its pid cannot be reused meanwhile."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _send(fd: int, message: dict) -> None:
+    data = json.dumps(message).encode() + b"\n"  # ASCII: lone surrogates survive the trip
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        chunk = os.read(fd, missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def _forbid_processes(*_args: Any, **_kwargs: Any) -> Any:
+    raise PermissionError("starting processes is not allowed in the tool sandbox")
+
+
+def _describe(error: BaseException) -> str:
+    try:
+        return f"Error: {type(error).__name__}: {error}"
+    except BaseException:
+        return f"Error: {type(error).__name__}"
+
+
+class _Worker:
+    """One episode: compiles the codes, runs the calls, holds the state dict."""
+
+    def __init__(self, config: dict, requests: int, replies: int) -> None:
+        self.requests, self.replies = requests, replies
+        self.pid = os.getpid()
+        self.max_output_chars = int(config["max_output_chars"])
+        self.memory_mb = int(config["memory_mb"])
+        self.cpu_seconds = config["cpu_seconds"]
+        self.compiled: dict[str, Any] = {}
+        self.functions: dict[str, Any] = {}
+        self.state: Any = None
+
+    def serve(self) -> None:
+        os.setpgid(0, 0)
+        self._apply_limits()
+        while True:
+            header = _read_exact(self.requests, _HEADER.size)
+            body = header and _read_exact(self.requests, _HEADER.unpack(header)[0])
+            if not body:
+                return
+            request = json.loads(body)
+            reply = getattr(self, "op_" + request["op"])(request)
+            if os.getpid() != self.pid:  # a forked copy of the worker: it must never reply
+                os._exit(0)
+            reply["id"] = request["id"]
+            _send(self.replies, reply)
+
+    def _apply_limits(self) -> None:
+        import resource
+
+        limits = [
+            (resource.RLIMIT_AS, self.memory_mb << 20),
+            (resource.RLIMIT_FSIZE, _FILE_SIZE_LIMIT),
+            (resource.RLIMIT_CORE, 0),
+        ]
+        if hasattr(resource, "RLIMIT_NPROC"):
+            limits.append((resource.RLIMIT_NPROC, 0))
+        for kind, value in limits:
+            _soft, hard = resource.getrlimit(kind)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            try:
+                resource.setrlimit(kind, (value, value))
+            except (OSError, ValueError):
+                pass
+        import _posixsubprocess
+        import posix
+
+        for module in (os, posix):
+            for name in (
+                "fork",
+                "forkpty",
+                "system",
+                "posix_spawn",
+                "posix_spawnp",
+                "execv",
+                "execve",
+            ):
+                if hasattr(module, name):
+                    setattr(module, name, _forbid_processes)
+        _posixsubprocess.fork_exec = _forbid_processes
+        subprocess._fork_exec = _forbid_processes  # type: ignore[attr-defined]
+
+    def _arm_cpu_limit(self) -> None:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime + self.cpu_seconds)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+    def op_load(self, request: dict) -> dict:
+        self.state = request["state"]
+        for name, code in request["codes"].items():
+            try:
+                self.compiled[name] = compile(code, f"<tool {name}>", "exec")
+            except (
+                BaseException
+            ) as error:  # SyntaxError, ValueError (null bytes), RecursionError...
+                self.compiled[name] = _describe(error)
+        return {"ok": True}
+
+    def op_state(self, _request: dict) -> dict:
+        return {"state": json.dumps(self.state, default=repr)}
+
+    def op_call(self, request: dict) -> dict:
+        name = request["name"]
+        recycle = False
+        try:
+            if self.cpu_seconds:
+                self._arm_cpu_limit()
+            result = self._function(name)(**self._kwargs(name, request))
+            text = (
+                json.dumps(result, ensure_ascii=False)
+                if type(result) in (dict, list)
+                else str(result)
+            )
+        except _LoadError as error:
+            text = str(error)
+        except MemoryError:
+            text = f"Error: MemoryError: {name} exceeded the memory limit of {self.memory_mb} MB"
+            recycle = True
+        except BaseException as error:  # SystemExit and KeyboardInterrupt too: the worker goes on
+            text = _describe(error)
+        if os.getpid() != self.pid:
+            os._exit(0)
+        if _has_children():
+            text = f"Error: {name} started a child process, which the sandbox does not allow"
+            recycle = True
+        if len(text) > self.max_output_chars:
+            cut = len(text) - self.max_output_chars
+            text = f"{text[: self.max_output_chars]}... [truncated {cut} characters]"
+        return {"out": text, "recycle": recycle}
+
+    def _function(self, name: str) -> Any:
+        function = self.functions.get(name)
+        if function is not None:
+            return function
+        code = self.compiled[name]
+        if isinstance(code, str):
+            raise _LoadError(code)
+        namespace: dict[str, Any] = {"__name__": f"toolgym_tool_{name}"}
+        exec(code, namespace)
+        function = namespace.get(name)
+        if not callable(function):
+            raise NameError(f"name {name!r} is not defined by the tool's code")
+        self.functions[name] = function
+        return function
+
+    def _kwargs(self, name: str, request: dict) -> dict:
+        kwargs = dict(request["args"])
+        extra = request["extra"]
+        if extra:
+            kwargs.update(extra)
+        elif self.state is not None and _takes_data(self.functions[name]):
+            kwargs["data"] = self.state
+        return kwargs
+
+
+class _LoadError(Exception):
+    """The tool's code did not compile; the message is the compile error."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _takes_data(function: Any) -> bool:
+    code = getattr(function, "__code__", None)
+    if code is None:
+        import inspect
+
+        try:
+            return "data" in inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            return False
+    return "data" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+
+
+def _has_children() -> bool:
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _main() -> None:
+    """Entry point of the zygote: moves the protocol off fds 0-2, which become /dev/null."""
+    requests, replies = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    try:
+        _zygote_main(json.loads(sys.argv[1]), requests, replies)
+    except BaseException as error:  # report it, so the runtime can explain a failed start
+        _send(replies, {"fatal": _describe(error)})
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,219 @@
+"""The training configuration: one dataclass, readable from YAML presets and the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MODES", "PRESETS_DIR", "ToolGymTrainConfig", "preset_path"]
+
+MODES: tuple[str, ...] = ("step", "episode", "dpo")
+"""Training modes: per-turn GRPO on prefixes (FTRL), whole-episode GRPO, DPO on env-ranked pairs."""
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+"""Where the bundled YAML presets live."""
+
+
+def preset_path(name: str) -> Path:
+    """Returns the YAML file of preset ``name``.
+
+    Raises:
+        ValueError: When no such preset is bundled (the message lists the ones that are).
+    """
+    path = PRESETS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+        raise ValueError(f"Unknown preset {name!r}. Bundled presets: {', '.join(names)}.")
+    return path
+
+
+def _help(text: str) -> dict[str, Any]:
+    return {"help": text}
+
+
+@dataclass
+class ToolGymTrainConfig:
+    """Everything one ``toolgym-train`` run needs: policy, env, warm start, RL, evaluation."""
+
+    preset: str | None = field(
+        default=None, metadata=_help("Bundled preset to start from (e.g. tiny-cpu).")
+    )
+    model: str = field(
+        default="tiny",
+        metadata=_help(
+            "'tiny' builds the offline tiny Qwen2 model; else a local directory or a Hub id."
+        ),
+    )
+    tokenizer: str | None = field(
+        default=None, metadata=_help("Tokenizer path or id; defaults to `model`.")
+    )
+    output_dir: str = field(
+        default="runs/toolgym", metadata=_help("Where checkpoints and reports go.")
+    )
+    env_id: str = field(
+        default="ToolGym/Scenario-v0", metadata=_help("Gymnasium id of the ToolGym env.")
+    )
+    env_kwargs: dict | str | None = field(
+        default=None,
+        metadata=_help("gym.make keyword arguments (a dict, or JSON on the command line)."),
+    )
+    max_turns: int = field(default=20, metadata=_help("Turns per episode (max_episode_steps)."))
+    mode: str = field(default="step", metadata=_help(f"Training mode, one of {MODES}."))
+    algorithm: str = field(
+        default="grpo", metadata=_help("RL algorithm for step/episode modes: grpo or rloo.")
+    )
+    iterations: int = field(default=3, metadata=_help("Collect-then-train iterations (K)."))
+    episodes_per_iteration: int = field(
+        default=16, metadata=_help("Episodes rolled out per iteration.")
+    )
+    steps_per_iteration: int = field(default=4, metadata=_help("Optimizer steps per iteration."))
+    num_generations: int = field(default=4, metadata=_help("Completions sampled per prompt (G)."))
+    per_device_train_batch_size: int = field(
+        default=8, metadata=_help("Completions per device per step.")
+    )
+    gradient_accumulation_steps: int = field(
+        default=1, metadata=_help("Gradient accumulation steps.")
+    )
+    learning_rate: float = field(default=1e-6, metadata=_help("RL (and DPO) learning rate."))
+    beta: float = field(default=0.001, metadata=_help("KL coefficient (GRPO/RLOO) or DPO beta."))
+    temperature: float = field(default=1.0, metadata=_help("Sampling temperature for rollouts."))
+    max_new_tokens: int = field(default=1024, metadata=_help("Longest assistant turn in tokens."))
+    max_length: int = field(
+        default=8192, metadata=_help("Longest episode (prompt + turns) in tokens.")
+    )
+    warm_start_episodes: int = field(
+        default=0, metadata=_help("Oracle episodes for the SFT warm start (0: none).")
+    )
+    sft_epochs: float = field(default=1.0, metadata=_help("SFT warm-start epochs."))
+    sft_learning_rate: float = field(default=2e-5, metadata=_help("SFT warm-start learning rate."))
+    sft_batch_size: int = field(default=8, metadata=_help("SFT per-device batch size."))
+    eval_episodes: int = field(default=32, metadata=_help("Held-out episodes per evaluation."))
+    eval_seed: int = field(
+        default=1_000_000, metadata=_help("First held-out seed (training never uses it).")
+    )
+    train_seed: int = field(default=0, metadata=_help("First training seed."))
+    eval_temperature: float = field(
+        default=0.0, metadata=_help("Evaluation temperature (0 = greedy).")
+    )
+    seed: int = field(
+        default=42, metadata=_help("Seed of torch, sampling and the tiny model's init.")
+    )
+    use_vllm: bool = field(
+        default=False, metadata=_help("Generate with vLLM in TRL (GPU, vllm installed).")
+    )
+    vllm_mode: str = field(default="colocate", metadata=_help("vLLM mode: colocate or server."))
+    use_peft: bool = field(
+        default=False, metadata=_help("Train LoRA adapters (peft) instead of all weights.")
+    )
+    lora_r: int = field(default=16, metadata=_help("LoRA rank."))
+    lora_alpha: int = field(default=32, metadata=_help("LoRA alpha."))
+    bf16: bool = field(default=False, metadata=_help("Train in bfloat16 (GPU)."))
+    gradient_checkpointing: bool = field(default=False, metadata=_help("Trade compute for memory."))
+    tiny_hidden_size: int = field(default=192, metadata=_help("Tiny model width."))
+    tiny_layers: int = field(default=3, metadata=_help("Tiny model depth."))
+    tiny_vocab_size: int = field(default=3000, metadata=_help("Tiny tokenizer vocabulary size."))
+    tiny_tokenizer_episodes: int = field(
+        default=2000, metadata=_help("Oracle episodes the tiny BPE is trained on.")
+    )
+    report_to: str = field(
+        default="none", metadata=_help("Trainer logging integrations (none, wandb, ...).")
+    )
+    logging_steps: int = field(default=1, metadata=_help("Log every N optimizer steps."))
+    plot: bool = field(
+        default=True, metadata=_help("Draw the learning curve and before/after bars (PNG).")
+    )
+
+    def __post_init__(self) -> None:
+        self.env_kwargs = _parse_dict(self.env_kwargs, "env_kwargs")
+        self._check_choices()
+        self._check_sizes()
+        self._check_model()
+
+    def _check_choices(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} is not a training mode. Use one of {MODES}.")
+        if self.algorithm not in ("grpo", "rloo"):
+            raise ValueError(f"algorithm={self.algorithm!r} is unknown. Use 'grpo' or 'rloo'.")
+        if self.mode == "episode" and self.algorithm != "grpo":
+            raise ValueError(
+                "mode='episode' runs through GRPO's rollout_func; set --algorithm grpo."
+            )
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ValueError(
+                f"vllm_mode={self.vllm_mode!r} is unknown. Use 'colocate' or 'server'."
+            )
+
+    def _check_sizes(self) -> None:
+        if self.num_generations < 2:
+            raise ValueError(
+                f"num_generations={self.num_generations}: group-relative methods need at least 2 "
+                "completions per prompt (and DPO needs 2 to make a pair). Set --num_generations 2 or more."
+            )
+        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if batch % self.num_generations:
+            raise ValueError(
+                f"per_device_train_batch_size * gradient_accumulation_steps = {batch} is not divisible by "
+                f"num_generations = {self.num_generations}: every prompt's group must fit in a batch. "
+                f"Use a batch that is a multiple of {self.num_generations}, or change num_generations."
+            )
+        for name in (
+            "iterations",
+            "episodes_per_iteration",
+            "steps_per_iteration",
+            "max_turns",
+            "max_new_tokens",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
+        if self.eval_episodes < 0 or self.warm_start_episodes < 0:
+            raise ValueError("eval_episodes and warm_start_episodes must be 0 or more.")
+        if (
+            abs(self.eval_seed - self.train_seed)
+            < self.iterations * self.episodes_per_iteration + self.warm_start_episodes
+        ):
+            raise ValueError(
+                f"eval_seed={self.eval_seed} overlaps the training seeds starting at train_seed={self.train_seed}; "
+                "held-out seeds must be apart. Move --eval_seed further (e.g. 1000000)."
+            )
+
+    def _check_model(self) -> None:
+        for name in ("model", "tokenizer"):
+            value = getattr(self, name)
+            if value is None or value == "tiny" or os.path.isdir(value):
+                continue
+            looks_like_path = value.startswith((".", "/", "~")) or value.count("/") > 1
+            if looks_like_path:
+                raise ValueError(
+                    f"{name}={value!r} does not exist. Pass a directory written by save_pretrained, a Hub id "
+                    "such as 'Qwen/Qwen2.5-7B-Instruct' (needs network or the HF cache), or 'tiny' for the "
+                    "offline tiny model."
+                )
+        if self.tokenizer == "tiny" and self.model != "tiny":
+            raise ValueError(
+                "tokenizer='tiny' only goes with model='tiny'; leave --tokenizer unset."
+            )
+
+    @property
+    def global_batch(self) -> int:
+        """Completions per optimizer step on one process."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+
+def _parse_dict(value: dict | str | None, name: str) -> dict:
+    import json
+
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{name} must be a JSON object, e.g. '{{\"num_distractors\": 3}}': {err}"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} must be a JSON object, got {type(parsed).__name__}.")
+    return parsed

@@ -1,0 +1,174 @@
+"""Step mode, the paper's recipe: GRPO (or RLOO) on single-turn completions at episode prefixes.
+
+Each iteration rolls out the current policy, cuts every trajectory after each tool round into
+prefixes (the chat the policy saw before each of its turns), and trains TRL's GRPOTrainer on those
+prefixes; a completion's reward is the env's per-turn reward of that completion at that prefix,
+computed by resetting an env to the prefix and stepping the completion (:class:`PrefixReward`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from toolgym_train.config import ToolGymTrainConfig
+from toolgym_train.rollout import Episode
+
+__all__ = ["PrefixReward", "prefix_rows", "rl_args", "train_step_mode"]
+
+
+class PrefixReward:
+    """TRL reward function: the env's reward for a completion at a prefix.
+
+    Reads the dataset columns ``scenario`` (the scenario as JSON) and ``replay`` (the JSON list of
+    earlier assistant turns), resets an env with ``options={"scenario": ..., "replay": ...}`` and
+    steps the completion, so the reward equals ``env.step``'s by construction.
+
+    Args:
+        make_env: Returns a fresh ToolGym env (called once, lazily).
+
+    Example:
+        >>> import gymnasium as gym, json, toolgym
+        >>> from toolgym.oracle import OracleAgent
+        >>> env = gym.make("ToolGym/SingleHop-v0")
+        >>> obs, _ = env.reset(seed=0)
+        >>> gold = OracleAgent(env).act(obs)
+        >>> reward = PrefixReward(lambda: gym.make("ToolGym/SingleHop-v0"))
+        >>> row = {"scenario": env.unwrapped.scenario.model_dump_json(), "replay": "[]"}
+        >>> reward([gold], scenario=[row["scenario"]], replay=[row["replay"]]) == [env.step(gold)[1]]
+        True
+    """
+
+    __name__ = "env_turn_reward"
+
+    def __init__(self, make_env: Callable[[], Any]) -> None:
+        self._make_env, self._env = make_env, None
+        self._scenarios: dict[str, Any] = {}
+
+    def __call__(
+        self,
+        completions: Sequence[Any],
+        scenario: Sequence[str],
+        replay: Sequence[str],
+        **kwargs: Any,
+    ) -> list[float]:
+        """Returns one env reward per completion."""
+        return [
+            self.score(_completion_text(c), s, json.loads(r))
+            for c, s, r in zip(completions, scenario, replay, strict=True)
+        ]
+
+    def score(self, completion: str, scenario_json: str, replay: list[str]) -> float:
+        """Resets the env to the prefix and returns the reward of stepping ``completion``."""
+        if self._env is None:
+            self._env = self._make_env()
+        self._env.reset(options={"scenario": self._load(scenario_json), "replay": replay})
+        _, reward, _, _, _ = self._env.step(completion)
+        return float(reward)
+
+    def _load(self, scenario_json: str) -> Any:
+        if scenario_json not in self._scenarios:
+            from toolgym.scenario import Scenario
+
+            self._scenarios[scenario_json] = Scenario.model_validate_json(scenario_json)
+        return self._scenarios[scenario_json]
+
+
+def _completion_text(completion: Any) -> str:
+    """A TRL completion as raw text: strings as they are, a message list as its last content."""
+    if isinstance(completion, str):
+        return completion
+    return str(completion[-1].get("content", ""))
+
+
+def prefix_rows(episodes: Sequence[Episode], tokenizer: Any) -> list[dict[str, str]]:
+    """Cuts episodes after every tool round into prompt rows for TRL.
+
+    Returns:
+        One row per turn the policy took: ``prompt`` (the chat template's text of the chat before
+        that turn, with the generation prompt), ``scenario`` (JSON) and ``replay`` (JSON list of the
+        earlier turns).
+    """
+    rows = []
+    for ep in episodes:
+        scenario_json = ep.scenario.model_dump_json()
+        for k, state in enumerate(ep.states):
+            prompt = tokenizer.apply_chat_template(
+                state, tools=ep.tools or None, tokenize=False, add_generation_prompt=True
+            )
+            rows.append(
+                {"prompt": prompt, "scenario": scenario_json, "replay": json.dumps(ep.turns[:k])}
+            )
+    return rows
+
+
+def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
+    """The TRL GRPOConfig (or RLOOConfig) of one training iteration."""
+    from trl import GRPOConfig, RLOOConfig
+
+    kwargs = dict(
+        output_dir=run_dir,
+        max_steps=max_steps,
+        learning_rate=config.learning_rate,
+        beta=config.beta,
+        num_generations=config.num_generations,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_completion_length=config.max_new_tokens,
+        temperature=config.temperature,
+        use_vllm=config.use_vllm,
+        vllm_mode=config.vllm_mode,
+        bf16=config.bf16,
+        gradient_checkpointing=config.gradient_checkpointing,
+        seed=config.seed,
+        report_to=config.report_to,
+        logging_steps=config.logging_steps,
+        save_strategy="no",
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+    )
+    if config.algorithm == "rloo":
+        return RLOOConfig(**kwargs)
+    return GRPOConfig(**kwargs, loss_type="grpo", scale_rewards="group")
+
+
+def peft_config(config: ToolGymTrainConfig, model: Any) -> Any:
+    """A LoRA config when ``config.use_peft`` and the model is not already a PEFT model, else None."""
+    if not config.use_peft or hasattr(model, "peft_config"):
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def train_step_mode(
+    model: Any,
+    tokenizer: Any,
+    config: ToolGymTrainConfig,
+    episodes: Sequence[Episode],
+    run_dir: str,
+) -> tuple[Any, list[dict]]:
+    """Trains one iteration on the prefixes of ``episodes``; returns the model and TRL's log history."""
+    from datasets import Dataset
+    from trl import GRPOTrainer, RLOOTrainer
+
+    from toolgym_train.policy import make_env
+
+    rows = prefix_rows(episodes, tokenizer)
+    trainer_cls = RLOOTrainer if config.algorithm == "rloo" else GRPOTrainer
+    trainer = trainer_cls(
+        model=model,
+        reward_funcs=[PrefixReward(lambda: make_env(config))],
+        args=rl_args(config, run_dir, config.steps_per_iteration),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(config, model),
+    )
+    trainer.train()
+    return trainer.model, list(trainer.state.log_history)

@@ -1,0 +1,107 @@
+"""One training run: load or build the policy, warm start, K iterations of RL, evaluate, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from toolgym_train.config import ToolGymTrainConfig
+from toolgym_train.evaluate import evaluate, format_table, summarize, write_report
+from toolgym_train.rollout import HFGenerator, rollout
+
+__all__ = ["collect", "run", "train_iteration"]
+
+
+def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[int]) -> list:
+    """Rolls out the current policy on training ``seeds`` (sampling at ``config.temperature``)."""
+    from toolgym_train.policy import make_env
+
+    generate = HFGenerator(model, tokenizer, config.max_new_tokens, config.temperature)
+    envs = [make_env(config) for _ in seeds]
+    return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length)
+
+
+def train_iteration(
+    model: Any, tokenizer: Any, config: ToolGymTrainConfig, iteration: int
+) -> tuple[Any, dict[str, float], list[dict]]:
+    """Runs one collect-then-train iteration of ``config.mode``.
+
+    Returns:
+        The trained model, the training rollouts' summary (``"all"`` metrics) and TRL's log history.
+    """
+    first = (
+        config.train_seed + config.warm_start_episodes + iteration * config.episodes_per_iteration
+    )
+    seeds = list(range(first, first + config.episodes_per_iteration))
+    run_dir = str(Path(config.output_dir) / f"iter{iteration}")
+    if config.mode == "episode":
+        from toolgym_train.episode import train_episode_mode
+
+        model, log = train_episode_mode(model, tokenizer, config, seeds, run_dir)
+        rollout_stats = _episode_log_stats(log)
+        return model, rollout_stats, log
+    episodes = collect(model, tokenizer, config, seeds)
+    if config.mode == "dpo":
+        from toolgym_train.dpo import train_dpo_mode
+
+        model, log = train_dpo_mode(model, tokenizer, config, episodes, run_dir)
+    else:
+        from toolgym_train.step import train_step_mode
+
+        model, log = train_step_mode(model, tokenizer, config, episodes, run_dir)
+    return model, summarize(episodes)["all"], log
+
+
+def _episode_log_stats(log: list[dict]) -> dict[str, float]:
+    rollouts = [e for e in log if "rollout_solve_f1" in e]
+    if not rollouts:
+        return {"reward": 0.0, "solve_f1": 0.0}
+    return {
+        "reward": sum(e["rollout_reward"] for e in rollouts) / len(rollouts),
+        "solve_f1": sum(e["rollout_solve_f1"] for e in rollouts) / len(rollouts),
+    }
+
+
+def run(config: ToolGymTrainConfig) -> dict[str, Any]:
+    """Runs the whole pipeline of ``config`` and writes ``results.json`` / ``report.png``.
+
+    Returns:
+        ``{"stages": {stage: {shape: metrics}}, "curve": [...], "report": path}``.
+    """
+    import torch
+
+    from toolgym_train.policy import check_env_id, load_policy
+
+    check_env_id(config.env_id)
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_policy(config)
+    stages = {"untrained": _eval(model, tokenizer, config, "untrained")}
+    if config.warm_start_episodes:
+        from toolgym_train.sft import warm_start
+
+        model, _ = warm_start(model, tokenizer, config, str(Path(config.output_dir) / "sft"))
+        stages["warm_start"] = _eval(model, tokenizer, config, "warm_start")
+    curve = []
+    for iteration in range(config.iterations):
+        model, stats, _ = train_iteration(model, tokenizer, config, iteration)
+        curve.append({"iteration": iteration, **{k: float(v) for k, v in stats.items()}})
+        print(f"[toolgym-train] iteration {iteration}: rollout {curve[-1]}", flush=True)
+    stages[f"after_{config.mode}"] = _eval(model, tokenizer, config, f"after_{config.mode}")
+    print(format_table(stages), flush=True)
+    path = write_report(config.output_dir, stages, curve, plot=config.plot)
+    model.save_pretrained(Path(config.output_dir) / "final")
+    tokenizer.save_pretrained(Path(config.output_dir) / "final")
+    return {"stages": stages, "curve": curve, "report": str(path)}
+
+
+def _eval(
+    model: Any, tokenizer: Any, config: ToolGymTrainConfig, stage: str
+) -> dict[str, dict[str, float]]:
+    result = evaluate(model, tokenizer, config) if config.eval_episodes else {}
+    if result:
+        print(
+            f"[toolgym-train] {stage}: held-out Solve-F1 {result['all']['solve_f1']:.3f}, "
+            f"answer accuracy {result['all']['answer_correct']:.3f}",
+            flush=True,
+        )
+    return result
