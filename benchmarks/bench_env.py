@@ -32,15 +32,16 @@ def steps_per_second(env_id: str, episodes: int) -> dict:
     """Times env.step alone (scenarios are built before the clock starts)."""
     env = gym.make(env_id)
     plays = _episodes(env_id, episodes)
-    steps, elapsed = 0, 0.0
+    steps, calls, elapsed = 0, 0, 0.0
     for scenario, turns in plays:
         env.reset(options={"scenario": scenario})
         start = time.perf_counter()
         for turn in turns:
-            env.step(turn)
+            *_, info = env.step(turn)
         elapsed += time.perf_counter() - start
         steps += len(turns)
-    return {"env_id": env_id, "steps": steps, "steps_per_s": steps / elapsed}
+        calls += info["calls"]
+    return {"env_id": env_id, "steps": steps, "steps_per_s": steps / elapsed, "calls_per_s": calls / elapsed}
 
 
 def reset_per_second(env_id: str, episodes: int) -> float:
@@ -76,9 +77,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{'env id':<32}{'steps/s':>12}{'resets/s':>12}")
+    print(f"{'env id':<32}{'steps/s':>12}{'tool calls/s':>14}{'resets/s':>12}")
     for row in rows:
-        print(f"{row['env_id']:<32}{row['steps_per_s']:>12,.0f}{row['resets_per_s']:>12,.0f}")
+        print(
+            f"{row['env_id']:<32}{row['steps_per_s']:>12,.0f}{row['calls_per_s']:>14,.0f}"
+            f"{row['resets_per_s']:>12,.0f}"
+        )
     print(f"memory per live env: {report['kib_per_live_env']:.1f} KiB")
 
 

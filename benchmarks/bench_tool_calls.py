@@ -13,7 +13,7 @@ holds no gold calls, so the outputs are mostly the tools' own validation message
 a tool that answers, even with an error message of its own, is *callable*.
 
 Usage:
-    python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 5] [--json]
+    python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 3] [--json]
 """
 
 from __future__ import annotations
@@ -143,18 +143,19 @@ def classify(environments: list[dict], sandbox_outputs: dict) -> Counter:
     return counts
 
 
-def sweep_ftrl(environments: list[dict], skip: set) -> tuple[int, float]:
+def sweep_ftrl(environments: list[dict], skip: set) -> dict[str, float]:
     calls, start = 0, time.perf_counter()
     for env_index, env in enumerate(environments):
         for name, arguments in env["calls"]:
             if (env_index, name) not in skip:
                 ftrl_call(name, arguments, env["codes"][name])
                 calls += 1
-    return calls, time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    return {"calls": calls, "episode": elapsed, "first": elapsed, "repeat": elapsed}
 
 
-def sweep_inprocess(environments: list[dict], skip: set) -> tuple[int, float]:
-    calls, elapsed = 0, 0.0
+def sweep_inprocess(environments: list[dict], skip: set) -> dict[str, float]:
+    timing = {"calls": 0, "setup": 0.0, "first": 0.0, "repeat": 0.0}
     for env_index, env in enumerate(environments):
         functions = {}
         start = time.perf_counter()
@@ -163,66 +164,104 @@ def sweep_inprocess(environments: list[dict], skip: set) -> tuple[int, float]:
             with contextlib.suppress(Exception):
                 exec(compile(code, name, "exec"), namespace)
                 functions[name] = namespace[name]
+        timing["setup"] += time.perf_counter() - start
         for name, arguments in env["calls"]:
             if (env_index, name) in skip or name not in functions:
                 continue
-            try:
-                result = functions[name](**arguments)
-                _ = json.dumps(result, ensure_ascii=False) if type(result) in (dict, list) else str(result)
-            except Exception:
-                pass
-            calls += 1
-        elapsed += time.perf_counter() - start
-    return calls, elapsed
+            timing["calls"] += 1
+            for phase in ("first", "repeat"):
+                start = time.perf_counter()
+                try:
+                    result = functions[name](**arguments)
+                    _ = (
+                        json.dumps(result, ensure_ascii=False)
+                        if type(result) in (dict, list)
+                        else str(result)
+                    )
+                except Exception:
+                    pass
+                timing[phase] += time.perf_counter() - start
+    timing["episode"] = timing["setup"] + timing["first"]
+    return timing
 
 
-def sweep_sandbox(runtime: SandboxRuntime, environments: list[dict]) -> tuple[int, float, float, dict]:
-    calls, call_time, reset_time, outputs = 0, 0.0, 0.0, {}
+def sweep_sandbox(
+    runtime: SandboxRuntime, environments: list[dict], outputs: dict
+) -> dict[str, float]:
+    """Per environment: reset (timed up to the loaded worker), then each tool twice."""
+    timing = {"calls": 0, "setup": 0.0, "first": 0.0, "repeat": 0.0}
     for env_index, env in enumerate(environments):
         start = time.perf_counter()
         runtime.reset(env["codes"])
-        reset_time += time.perf_counter() - start
+        runtime.get_state()  # one round trip: waits until the fresh worker has compiled the codes
+        timing["setup"] += time.perf_counter() - start
         for name, arguments in env["calls"]:
-            start = time.perf_counter()
-            outputs[(env_index, name)] = runtime.call(name, arguments)
-            call_time += time.perf_counter() - start
-            calls += 1
-    return calls, call_time, reset_time, outputs
+            timing["calls"] += 1
+            for phase in ("first", "repeat"):  # the first call also runs the tool's module body
+                start = time.perf_counter()
+                outputs[(env_index, name)] = runtime.call(name, arguments)
+                timing[phase] += time.perf_counter() - start
+    timing["episode"] = timing["setup"] + timing["first"]
+    return timing
+
+
+LABELS = {
+    "ftrl": "(a) FTRL: exec + thread per call",
+    "sandbox": "(b) SandboxRuntime",
+    "sandbox_reuse": "(b') same, worker reused",
+    "inprocess": "(c) in-process, exec once",
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FTRL test set (JSONL)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed sweeps per path")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed sweeps per path (best is kept)"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     environments = load_environments(args.data)
     n_tools = sum(len(env["calls"]) for env in environments)
 
-    with SandboxRuntime({}, timeout=10.0) as runtime, contextlib.redirect_stdout(io.StringIO()):
-        _, _, _, outputs = sweep_sandbox(runtime, environments)  # warm-up and probe
-        hanging = {key for key, out in outputs.items() if "timed out after" in out or "crashed" in out}
+    reuse = SandboxRuntime({}, timeout=10.0, fresh_worker_per_episode=False)
+    with (
+        SandboxRuntime({}, timeout=10.0) as runtime,
+        reuse,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        outputs: dict = {}
+        sweep_sandbox(runtime, environments, outputs)  # warm-up and probe
+        skip = {key for key, out in outputs.items() if "timed out after" in out or "crashed" in out}
         counts = classify(environments, outputs)
-        totals: dict[str, list[float]] = {"ftrl": [], "sandbox": [], "inprocess": [], "reset": []}
+        runs: dict[str, list[dict]] = {path: [] for path in LABELS}
         for _ in range(args.repeat):
-            calls, elapsed = sweep_ftrl(environments, hanging)
-            totals["ftrl"].append(calls / elapsed)
-            calls, call_time, reset_time, _ = sweep_sandbox(runtime, environments)
-            totals["sandbox"].append(calls / call_time)
-            totals["reset"].append(reset_time / len(environments) * 1e3)
-            calls, elapsed = sweep_inprocess(environments, hanging)
-            totals["inprocess"].append(calls / elapsed)
-        restarts = runtime.restarts
+            runs["ftrl"].append(sweep_ftrl(environments, skip))
+            runs["sandbox"].append(sweep_sandbox(runtime, environments, outputs))
+            runs["sandbox_reuse"].append(sweep_sandbox(reuse, environments, {}))
+            runs["inprocess"].append(sweep_inprocess(environments, skip))
+        restarts = runtime.restarts + reuse.restarts
 
-    best = {path: max(rates) for path, rates in totals.items() if path != "reset"}
+    rates = {}
+    for path, timings in runs.items():
+        calls = timings[0]["calls"]
+        rates[path] = {
+            phase: calls / min(t[phase] for t in timings)
+            for phase in ("episode", "first", "repeat")
+        }
+    setup_ms = {
+        path: min(t["setup"] for t in runs[path]) / len(environments) * 1e3
+        for path in ("sandbox", "sandbox_reuse", "inprocess")
+    }
     result = {
         "environments": len(environments),
         "tools": n_tools,
-        "calls_per_second": best,
-        "us_per_call": {path: 1e6 / rate for path, rate in best.items()},
-        "ratio_sandbox_over_ftrl": best["sandbox"] / best["ftrl"],
-        "ratio_inprocess_over_ftrl": best["inprocess"] / best["ftrl"],
-        "sandbox_reset_ms": min(totals["reset"]),
+        "calls_per_second": rates,
+        "ratio_over_ftrl": {
+            path: {phase: rate / rates["ftrl"][phase] for phase, rate in phases.items()}
+            for path, phases in rates.items()
+        },
+        "setup_ms_per_environment": setup_ms,
         "sandbox_restarts": restarts,
         "callable": sum(v for k, v in counts.items() if k.startswith("callable")),
         "outcomes": dict(sorted(counts.items())),
@@ -230,15 +269,33 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.json:
         print(json.dumps(result, indent=2))
-        return
-    print(f"{len(environments)} environments, {n_tools} tools, best of {args.repeat} sweeps")
-    print(f"{'path':<30}{'calls/s':>12}{'us/call':>10}{'x FTRL':>9}")
-    labels = {"ftrl": "(a) FTRL exec per call", "sandbox": "(b) SandboxRuntime", "inprocess": "(c) in-process exec once"}
-    for path, label in labels.items():
-        rate = best[path]
-        print(f"{label:<30}{rate:>12,.0f}{1e6 / rate:>10.1f}{rate / best['ftrl']:>9.2f}")
-    print(f"sandbox reset (new episode worker + compile): {result['sandbox_reset_ms']:.2f} ms per environment")
-    print(f"callable tools: {result['callable']}/{n_tools}; worker restarts during the run: {restarts}")
+    else:
+        print_table(result)
+
+
+def print_table(result: dict) -> None:
+    rates, ratios = result["calls_per_second"], result["ratio_over_ftrl"]
+    print(
+        f"{result['environments']} environments, {result['tools']} tools, best of {result['repeat']} sweeps"
+    )
+    print(
+        "calls/s (x FTRL). episode: setup + each tool once; first / repeat: a tool's 1st / 2nd call"
+    )
+    print(f"{'path':<36}{'episode':>18}{'first call':>18}{'repeat call':>18}")
+    for path, label in LABELS.items():
+        cells = "".join(
+            f"{rates[path][p]:>10,.0f} ({ratios[path][p]:>4.2f})"
+            for p in ("episode", "first", "repeat")
+        )
+        print(f"{label:<36}{cells}")
+    setup = result["setup_ms_per_environment"]
+    print(
+        f"setup per environment: sandbox reset {setup['sandbox']:.2f} ms (fresh worker + compile), "
+        f"reused worker {setup['sandbox_reuse']:.2f} ms, in-process compile+exec {setup['inprocess']:.2f} ms"
+    )
+    print(
+        f"callable tools: {result['callable']}/{result['tools']}; sandbox restarts: {result['sandbox_restarts']}"
+    )
     for outcome, count in result["outcomes"].items():
         print(f"  {outcome:<40}{count:>6}")
 

@@ -96,6 +96,14 @@ def question_of(messages: Iterable[Mapping[str, Any]]) -> str:
     return ""
 
 
+def _scenario_id(row: Mapping[str, Any]) -> str:
+    """The id a ToolGym-written row carries in ``extra_info``, else a hash of the row's content."""
+    extra = row.get("extra_info")
+    if isinstance(extra, dict) and isinstance(extra.get("id"), str):
+        return extra["id"]
+    return row_id("ftrl", row.get("messages"), row.get("tools"), row.get("unsolved_set"))
+
+
 def _tools(specs: Any, codes: Mapping[str, Any]) -> tuple[Tool, ...]:
     if not isinstance(specs, list):
         raise InvalidScenario(f"FTRL field 'tools' must hold a JSON list, got {type(specs).__name__}.")
@@ -162,9 +170,10 @@ def scenario_from_ftrl(row: Mapping[str, Any], *, base_dir: str | Path | None = 
     answer = row.get("answer", "")
     data_source = row.get("data_source", "self")
     meta = {key: copy.deepcopy(value) for key, value in row.items() if key not in _OWNED}
+    meta.setdefault("data_source", data_source)  # marks the scenario as imported (see _ABSENT)
     try:
         scenario = Scenario(
-            id=row_id("ftrl", messages, row.get("tools"), row.get("unsolved_set")),
+            id=_scenario_id(row),
             shape=data_source if isinstance(data_source, str) else dumps(data_source),
             question=question_of(messages),
             messages=tuple(copy.deepcopy(messages)),
@@ -220,7 +229,9 @@ def scenario_to_ftrl(scenario: Scenario) -> dict[str, Any]:
 
     Generated tools become Python source (:func:`toolgym.tools.builtin.render_source`),
     ``unsolved_set`` comes from :meth:`Scenario.sub_answers`, ``data_source`` is
-    ``toolgym/<shape>``, ``split`` ``"train"`` and ``solve_rate`` 0.0 unless ``meta`` says otherwise.
+    ``toolgym/<shape>``, ``split`` ``"train"`` and ``solve_rate`` 0.0 unless ``meta`` says otherwise,
+    and an ``extra_info`` column holds the id and the rest of ``meta`` (seed, knobs, ...). Sub-task
+    questions and gold calls have no FTRL column: they are not written.
     """
     if scenario.task is not None:
         from toolgym.stateful import stateful_to_row
@@ -238,9 +249,11 @@ def scenario_to_ftrl(scenario: Scenario) -> dict[str, Any]:
         "answer": scenario.answer,
     }
     row.update({key: copy.deepcopy(value) for key, value in raw.items() if key in row})
-    for key, value in scenario.meta.items():
-        if key not in (_RAW, _KEY_ORDER) and key not in row:
-            row[key] = copy.deepcopy(value)
+    extras = {k: copy.deepcopy(v) for k, v in scenario.meta.items() if k not in (_RAW, _KEY_ORDER, *row)}
+    if "data_source" in scenario.meta:  # an imported row: its other columns come back as they were
+        row.update(extras)
+    else:  # a native scenario: its id and provenance in one column, as verl's ``extra_info``
+        row["extra_info"] = {"id": scenario.id, **extras}
     for key in raw.get(_ABSENT, ()):
         row.pop(key, None)
     return reorder(row, scenario.meta.get(_KEY_ORDER))

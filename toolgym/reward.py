@@ -26,6 +26,7 @@ transcript through the same functions.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -141,11 +142,33 @@ def contains_answer(output: str, answer: str, match: Match = "strict") -> bool:
     if match == "ftrl":
         cleaned = _ftrl_clean(output)
         return all(_ftrl_clean(piece) in cleaned for piece in answer.split(", "))
-    needle = normalize(answer)
+    needle = _normalized_answer(answer)
     if not needle:
         return False
-    pattern = r"(?<![\w.])" + re.escape(needle) + r"(?![\w]|\.\d)"
-    return re.search(pattern, normalize(output)) is not None
+    return _find_word(normalize(output), needle)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalized_answer(answer: str) -> str:
+    return normalize(answer)
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _find_word(haystack: str, needle: str) -> bool:
+    """True when ``needle`` occurs in ``haystack`` not glued to letters, digits or decimals."""
+    start = haystack.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        before = haystack[start - 1] if start else " "
+        after = haystack[end : end + 2]
+        glued_after = bool(after) and (_is_word(after[0]) or (after[0] == "." and after[1:].isdigit()))
+        if not (_is_word(before) or before == ".") and not glued_after:
+            return True
+        start = haystack.find(needle, start + 1)
+    return False
 
 
 def extract_answer(text: str) -> str | None:

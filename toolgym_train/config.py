@@ -140,6 +140,10 @@ class ToolGymTrainConfig:
             raise ValueError(
                 "mode='episode' runs through GRPO's rollout_func; set --algorithm grpo."
             )
+        if self.mode == "dpo" and self.beta <= 0:
+            raise ValueError(
+                "mode='dpo' needs beta > 0 (DPO's loss is flat at beta=0); try --beta 0.1."
+            )
         if self.vllm_mode not in ("colocate", "server"):
             raise ValueError(
                 f"vllm_mode={self.vllm_mode!r} is unknown. Use 'colocate' or 'server'."

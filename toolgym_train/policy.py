@@ -76,7 +76,10 @@ def load_policy(config: ToolGymTrainConfig) -> tuple[Any, Any]:
         from toolgym_train.tiny import build_tiny, oracle_transcripts
 
         transcripts = oracle_transcripts(
-            config.tiny_tokenizer_episodes, config.env_id, config.train_seed, **(config.env_kwargs or {})
+            config.tiny_tokenizer_episodes,
+            config.env_id,
+            config.train_seed,
+            **(config.env_kwargs or {}),
         )
         model, tokenizer = build_tiny(
             transcripts,

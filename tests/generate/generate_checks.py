@@ -34,7 +34,7 @@ def assert_well_formed(scenario: Scenario) -> None:
         assert sub.call.name == sub.tool
         Draft202012Validator(scenario.tool(sub.tool).doc.parameters).validate(sub.call.arguments)
     outputs = gold_outputs(scenario)
-    for index, (sub, output) in enumerate(zip(scenario.subtasks, outputs)):
+    for index, (sub, output) in enumerate(zip(scenario.subtasks, outputs, strict=True)):
         assert contains_answer(output, sub.answer), (output, sub.answer)
         for other, rival in enumerate(scenario.subtasks):
             if other != index and rival.tool == sub.tool:

@@ -22,7 +22,9 @@ OK = "def ok():\n    return 'fine'\n"
 
 def tool(name: str, body: str, params: str = "") -> str:
     """Source of a function ``name(params)`` whose body is ``body``."""
-    return f"def {name}({params}):\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
+    return (
+        f"def {name}({params}):\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
+    )
 
 
 @pytest.fixture
@@ -42,7 +44,9 @@ def test_a_call_returns_the_functions_result_as_text(runtime):
 
 
 def test_dicts_and_lists_become_json_that_keeps_unicode(runtime):
-    assert run(runtime, "return {'city': 'Zürich', 'n': [1, 2]}") == '{"city": "Zürich", "n": [1, 2]}'
+    assert (
+        run(runtime, "return {'city': 'Zürich', 'n': [1, 2]}") == '{"city": "Zürich", "n": [1, 2]}'
+    )
     assert run(runtime, "return ['é']") == '["é"]'
 
 
@@ -89,7 +93,9 @@ def test_a_hang_in_the_module_body_times_out(runtime):
 def test_a_memory_bomb_is_stopped_and_the_runtime_lives_on():
     bomb = tool("bomb", "x = []\nwhile True:\n    x.append(' ' * 10**6)")
     with SandboxRuntime({"ok": OK, "bomb": bomb}, timeout=10, memory_mb=256) as rt:
-        assert rt.call("bomb", {}).startswith("Error: MemoryError: bomb exceeded the memory limit of 256 MB")
+        assert rt.call("bomb", {}).startswith(
+            "Error: MemoryError: bomb exceeded the memory limit of 256 MB"
+        )
         assert rt.call("ok", {}) == "fine"
 
 
@@ -112,7 +118,10 @@ def test_a_segfault_crashes_only_the_worker(runtime):
         ("raise KeyboardInterrupt", "Error: KeyboardInterrupt: "),
         ("raise BaseException('base')", "Error: BaseException: base"),
         ("import os\nos._exit(0)", "Error: t crashed (exit code 0)"),
-        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "Error: t crashed (exit code -9, SIGKILL)"),
+        (
+            "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+            "Error: t crashed (exit code -9, SIGKILL)",
+        ),
     ],
 )
 def test_exits_and_kills_return_an_error_and_the_runtime_lives_on(runtime, body, expected):
@@ -121,8 +130,13 @@ def test_exits_and_kills_return_an_error_and_the_runtime_lives_on(runtime, body,
 
 
 def test_starting_a_process_is_refused(runtime):
-    for body in ("import os\nreturn os.fork()", "import subprocess\nreturn subprocess.run(['true'])"):
-        assert run(runtime, body).startswith("Error: PermissionError: starting processes is not allowed")
+    for body in (
+        "import os\nreturn os.fork()",
+        "import subprocess\nreturn subprocess.run(['true'])",
+    ):
+        assert run(runtime, body).startswith(
+            "Error: PermissionError: starting processes is not allowed"
+        )
     assert runtime.call("ok", {}) == "fine"
 
 
@@ -191,7 +205,13 @@ def test_huge_outputs_are_truncated():
 
 
 def test_state_mutations_persist_within_an_episode_and_reset_restores_it(runtime):
-    codes = {"add": tool("add", "data.setdefault('items', []).append(item)\nreturn len(data['items'])", "item, data")}
+    codes = {
+        "add": tool(
+            "add",
+            "data.setdefault('items', []).append(item)\nreturn len(data['items'])",
+            "item, data",
+        )
+    }
     runtime.reset(codes, state={"items": ["a"]})
     assert runtime.call("add", {"item": "b"}) == "2"
     assert runtime.call("add", {"item": "c"}) == "3"
@@ -249,7 +269,9 @@ def test_each_episode_gets_a_fresh_process(runtime):
 
 
 def test_the_cpu_limit_stops_a_busy_call():
-    with SandboxRuntime({"spin": tool("spin", "while True:\n    pass")}, timeout=10, cpu_seconds=1) as rt:
+    with SandboxRuntime(
+        {"spin": tool("spin", "while True:\n    pass")}, timeout=10, cpu_seconds=1
+    ) as rt:
         assert rt.call("spin", {}).startswith("Error: spin exceeded the CPU limit of 1 s")
 
 
@@ -290,10 +312,23 @@ HOSTILE = [
 
 
 @pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(snippets=st.lists(st.sampled_from(HOSTILE), min_size=1, max_size=3))
 def test_hostile_code_never_breaks_the_runtime(runtime, snippets):
     body = "\n".join(snippets)
     output = run(runtime, body)
     assert isinstance(output, str)
     assert runtime.call("ok", {}) == "fine"
+
+
+def test_a_reused_worker_still_gets_fresh_namespaces_and_state():
+    counter = "count = 0\n" + tool(
+        "c", "global count\ncount += 1\ndata['n'] = count\nreturn count", "data"
+    )
+    with SandboxRuntime({"c": counter}, fresh_worker_per_episode=False) as rt:
+        rt.reset(state={})
+        assert [rt.call("c", {}), rt.call("c", {})] == ["1", "2"]
+        rt.reset(state={})
+        assert rt.call("c", {}) == "1" and rt.get_state() == {"n": 1}

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from train_fakes import TOOLS, FakeEnv, canonical_call
 
-
 SMALL_ENV = {"distractors": 1, "optional_params": 0, "rich_types": False}
 """Env knobs that keep prompts short, so tests train fast."""
 

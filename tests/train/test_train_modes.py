@@ -44,11 +44,31 @@ def changed(before: dict, model) -> bool:
     "mode, algorithm", [("step", "grpo"), ("step", "rloo"), ("dpo", "grpo"), ("episode", "grpo")]
 )
 def test_each_mode_trains_two_steps_and_changes_the_parameters(
-    tmp_path, model, tokenizer, mode, algorithm
+    tmp_path, warm_model, tokenizer, mode, algorithm, monkeypatch
 ):
+    import toolgym_train.episode
+    from toolgym_train.step import PrefixReward
+
+    # A tiny model's samples often all score the same env reward, which gives GRPO no signal;
+    # a length-based reward guarantees differences, so the test checks the training machinery.
+    monkeypatch.setattr(
+        PrefixReward, "score", lambda self, text, scenario, replay: float(len(text) % 3)
+    )
+
+    def by_length(completions, **kwargs):
+        return [float(len(c) % 3) for c in completions]
+
+    monkeypatch.setattr(toolgym_train.episode, "episode_reward", by_length)
+    model = warm_model
     from toolgym_train.train import train_iteration
 
-    config = small_config(tmp_path, mode=mode, algorithm=algorithm, temperature=1.5)
+    config = small_config(
+        tmp_path,
+        mode=mode,
+        algorithm=algorithm,
+        temperature=1.5,
+        beta=0.1 if mode == "dpo" else 0.0,
+    )
     before = snapshot(model)
     trained, _, log = train_iteration(model, tokenizer, config, iteration=0)
     if mode == "dpo" and "note" in log[0]:

@@ -10,6 +10,6 @@ Example:
     ['gen-0-0', 'gen-0-1']
 """
 
-from toolgym.generate.pipeline import GenerateConfig, build_scenario, generate_suite
+from toolgym.generate.pipeline import GenerateConfig, build_scenario, generate_suite, iter_suite
 
-__all__ = ["GenerateConfig", "build_scenario", "generate_suite"]
+__all__ = ["GenerateConfig", "build_scenario", "generate_suite", "iter_suite"]

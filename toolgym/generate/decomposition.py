@@ -9,7 +9,7 @@ the birth city of the director of 'The Silent Harbor'?"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from toolgym.generate.domains import DOMAINS, Attribute
@@ -61,7 +61,7 @@ def _title(entity: Entity) -> str:
     return f"'{entity.name}'" if DOMAINS[entity.type].quoted else entity.name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _next_attrs(type_: str, prev: Attribute | None, types: tuple[str, ...]) -> tuple[Attribute, ...]:
     """Attributes a chain may take from ``type_``: within ``types``, never straight back."""
     return tuple(a for a in DOMAINS[type_].attributes
@@ -69,7 +69,7 @@ def _next_attrs(type_: str, prev: Attribute | None, types: tuple[str, ...]) -> t
                  and not (prev is not None and (a.name == prev.inverse or a.inverse == prev.name)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _can_walk(type_: str, prev: Attribute | None, hops: int, numeric: bool,
               types: tuple[str, ...]) -> bool:
     """Whether a chain of ``hops`` attributes can start at ``type_`` (ending numeric if asked)."""

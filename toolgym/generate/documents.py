@@ -16,7 +16,7 @@ from toolgym.generate.domains import DOMAINS
 from toolgym.scenario import ToolDoc
 from toolgym.tools.builtin import OPERATIONS
 
-__all__ = ["CALCULATOR", "ToolSpec", "calculator_spec", "draft", "lookup_spec"]
+__all__ = ["CALCULATOR", "ToolSpec", "calculator_spec", "draft", "key_noun", "lookup_spec"]
 
 CALCULATOR = "calculator"
 """Name of the calculator tool of the parallel shapes."""
@@ -50,12 +50,18 @@ class ToolSpec:
         return DOMAINS[self.entity].key_param
 
 
+def key_noun(entity: str) -> str:
+    """Returns what the key argument holds, in words: ``title`` or ``name``."""
+    return "title" if DOMAINS[entity].key_param == "title" else "name"
+
+
 def lookup_spec(entity: str, attr: str, distractor: bool = False) -> ToolSpec:
     """Returns the single-purpose lookup tool ``get_<entity>_<attr>``."""
     type_ = DOMAINS[entity]
     doc = type_.attr(attr).doc
-    description = (f"Returns {doc}, looked up by the {entity}'s {type_.key_param}. "
-                   f"Fails with a hint when no {entity} has that {type_.key_param}.")
+    key = key_noun(entity)
+    description = (f"Returns {doc}, looked up by the {entity}'s {key}. "
+                   f"Fails with a hint when no {entity} has that {key}.")
     properties = {type_.key_param: {"type": "string", "description": type_.key_doc}}
     return ToolSpec(f"get_{entity}_{attr}", entity, description, properties,
                     [type_.key_param], [attr], distractor=distractor)

@@ -85,8 +85,8 @@ def _enum(name: str, choices: tuple[str, ...], questions: tuple[str, ...], nouns
 
 def _founded(low: int, what: str) -> Attribute:
     return _num("founded_year", "int", low, 2015,
-                (f"In which year was {{x}} founded?", f"When was {{x}} founded? Give the year.",
-                 f"What is the founding year of {{x}}?"),
+                ("In which year was {x} founded?", "When was {x} founded? Give the year.",
+                 "What is the founding year of {x}?"),
                 ("the founding year of {x}", "the year {x} was founded"),
                 f"the year the {what} was founded")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from toolgym.generate.documents import ToolSpec
+from toolgym.generate.documents import ToolSpec, key_noun
 from toolgym.generate.domains import DOMAINS
 
 __all__ = ["FIELD_PARAM", "generalize", "integrate", "tool_for"]
@@ -29,7 +29,7 @@ def generalize(spec: ToolSpec, fields: list[str], rand: random.Random) -> ToolSp
     order = [a.name for a in type_.attributes if a.name in fields]
     name = rand.choice(_MERGED_NAMES).format(t=spec.entity)
     listing = "; ".join(f"{f}: {type_.attr(f).doc}" for f in order)
-    description = (f"Looks up a {spec.entity} by its {type_.key_param} and returns one field of "
+    description = (f"Looks up a {spec.entity} by its {key_noun(spec.entity)} and returns one field of "
                    f"its record ({listing}). Fails with a hint when no {spec.entity} matches.")
     properties = {
         type_.key_param: {"type": "string", "description": type_.key_doc},

@@ -9,6 +9,7 @@ any process.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,7 +31,7 @@ from toolgym.generate.world import World, words
 from toolgym.prompts import opening_messages
 from toolgym.scenario import SHAPES, Scenario
 
-__all__ = ["GenerateConfig", "build_scenario", "generate_suite"]
+__all__ = ["GenerateConfig", "build_scenario", "generate_suite", "iter_suite"]
 
 _ATTEMPTS = 50
 
@@ -189,17 +190,38 @@ def build_scenario(rng: np.random.Generator, config: GenerateConfig | None = Non
     raise RuntimeError(f"no unambiguous scenario in {_ATTEMPTS} draws; please report the knobs {config}")
 
 
-def generate_suite(n: int, seed: int, config: GenerateConfig | None = None) -> list[Scenario]:
-    """Draws ``n`` scenarios; scenario ``i`` comes from ``numpy.random.default_rng([seed, i])``.
+def iter_suite(n: int, seed: int, config: GenerateConfig | None = None, *,
+               progress: bool = False) -> Iterator[Scenario]:
+    """Yields ``n`` scenarios; scenario ``i`` comes from ``numpy.random.default_rng([seed, i])``.
 
     Ids are ``gen-<seed>-<i>``, so a suite can be regenerated or extended piece by piece.
+
+    Args:
+        n: How many scenarios.
+        seed: The suite's seed (a non-negative integer).
+        config: The knobs (defaults if None).
+        progress: Show a tqdm progress bar on stderr.
     """
     n = _check_int("n", n, 0, 10**9)
     seed = _check_int("seed", seed, 0, 2**63 - 1)
     config = config or GenerateConfig()
-    suite = []
-    for i in range(n):
+    indices: Iterable[int] = range(n)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc="generating", unit="scenario")
+    for i in indices:
         scenario = build_scenario(np.random.default_rng([seed, i]), config, scenario_id=f"gen-{seed}-{i}")
-        meta = {**scenario.meta, "seed": seed, "index": i}
-        suite.append(scenario.model_copy(update={"meta": meta}))
-    return suite
+        yield scenario.model_copy(update={"meta": {**scenario.meta, "seed": seed, "index": i}})
+
+
+def generate_suite(n: int, seed: int, config: GenerateConfig | None = None) -> list[Scenario]:
+    """Returns ``n`` scenarios drawn from ``seed``, as :func:`iter_suite` yields them.
+
+    Example:
+        >>> [s.id for s in generate_suite(2, seed=5)]
+        ['gen-5-0', 'gen-5-1']
+    """
+    n = _check_int("n", n, 0, 10**9)
+    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    return list(iter_suite(n, seed, config))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,6 +15,23 @@ from toolgym.error import did_you_mean
 from toolgym.scenario import ToolDoc
 
 __all__ = ["ArgumentValidator"]
+
+
+@functools.lru_cache(maxsize=8192)
+def _compile(schema_json: str) -> tuple[Any, frozenset[str], bool]:
+    """Returns (validator or None for an invalid schema, property names, closed?)."""
+    schema = json.loads(schema_json)
+    # No check_schema(): it costs milliseconds per tool. A schema that turns out invalid raises
+    # when used, and then checks nothing (see ArgumentValidator.check).
+    try:
+        cls = validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    except Exception:
+        validator = None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    names = frozenset(props) if isinstance(props, dict) else frozenset()
+    closed = isinstance(props, dict) and schema.get("additionalProperties", False) is not True
+    return validator, names, closed
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -33,24 +52,21 @@ class ArgumentValidator:
     """
 
     def __init__(self, docs: Iterable[ToolDoc]) -> None:
-        self._validators: dict[str, Any] = {}
-        self._properties: dict[str, tuple[set[str], bool]] = {}
-        for doc in docs:
-            schema = doc.parameters
-            cls = validator_for(schema, default=jsonschema.Draft202012Validator)
-            try:
-                cls.check_schema(schema)
-                self._validators[doc.name] = cls(schema, format_checker=cls.FORMAT_CHECKER)
-            except jsonschema.SchemaError:
-                self._validators[doc.name] = None
-            props = schema.get("properties") if isinstance(schema, dict) else None
-            names = set(props) if isinstance(props, dict) else set()
-            closed = isinstance(props, dict) and schema.get("additionalProperties", False) is not True
-            self._properties[doc.name] = (names, closed)
+        self._schemas = {doc.name: doc.parameters for doc in docs}
+        self._cache: dict[str, tuple[Any, frozenset[str], bool]] = {}
+
+    def _compiled(self, name: str) -> tuple[Any, frozenset[str], bool]:
+        # Compiled on first call of a tool (most tools of an episode are never called), and
+        # shared across envs and episodes through the schema-keyed cache.
+        compiled = self._cache.get(name)
+        if compiled is None:
+            compiled = _compile(json.dumps(self._schemas.get(name, {}), sort_keys=True))
+            self._cache[name] = compiled
+        return compiled
 
     def check(self, name: str, arguments: dict[str, Any]) -> str | None:
         """Returns a message naming the bad field and why, or None when the arguments are valid."""
-        names, closed = self._properties.get(name, (set(), False))
+        validator, names, closed = self._compiled(name)
         if closed:
             extra = sorted(set(arguments) - names)
             if extra:
@@ -59,10 +75,12 @@ class ArgumentValidator:
                     f"Invalid arguments for {name}: unexpected argument {extra[0]!r}.{hint} "
                     f"Valid arguments: {', '.join(sorted(names)) or '(none)'}."
                 )
-        validator = self._validators.get(name)
-        if validator is None:
+        try:
+            if validator is None or validator.is_valid(arguments):
+                return None
+            error = best_match(validator.iter_errors(arguments))
+        except Exception:  # an invalid schema in imported data: accept rather than block every call
             return None
-        error = best_match(validator.iter_errors(arguments))
         if error is None:
             return None
         where = _path(error)
