@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toolgym
-from toolgym.agents import GoldAgent, OpenAIAgent, RandomAgent, make_agent, sample_arguments, to_openai_messages
+from toolgym.agents import (
+    GoldAgent,
+    OpenAIAgent,
+    RandomAgent,
+    make_agent,
+    sample_arguments,
+    to_openai_messages,
+)
 from toolgym.cli import main
 from toolgym.error import InvalidKnob
 from toolgym.evaluate import FIGURES, evaluate

@@ -63,8 +63,8 @@ def transcript(question: str, turns: list, final: str | None) -> list[dict]:
         ids = [f"call_{t}_{i}" for i in range(len(turn))]
         messages.append({"role": "assistant", "content": "", "tool_calls": [
             {"id": i, "type": "function", "function": {"name": name, "arguments": "{}"}}
-            for i, (name, _) in zip(ids, turn)]})
-        messages += [{"role": "tool", "tool_call_id": i, "content": out} for i, (_, out) in zip(ids, turn)]
+            for i, (name, _) in zip(ids, turn, strict=True)]})
+        messages += [{"role": "tool", "tool_call_id": i, "content": out} for i, (_, out) in zip(ids, turn, strict=True)]
     if final is not None:
         messages.append({"role": "assistant", "content": final})
     return messages

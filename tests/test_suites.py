@@ -148,7 +148,7 @@ def test_the_papers_test_set_loads_completely_and_every_tool_is_callable(ftrl_te
         obs, *_ = env.step(format_calls(calls))
         outputs = [m["content"] for m in obs["messages"] if m["role"] == "tool"]
         assert len(outputs) == len(calls)
-        for call, output in zip(calls, outputs):
+        for call, output in zip(calls, outputs, strict=True):
             where = f"{scenario.id} ({scenario.shape}) {call.name}: {output[:200]}"
             assert not output.startswith("Error: Invalid arguments"), where  # our validator let it through
             assert not any(failure in output for failure in SANDBOX_FAILURES), where

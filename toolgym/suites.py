@@ -103,8 +103,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise SuiteError(f"{path}: not a readable Parquet file: {exc}") from None
-    for i, row in enumerate(table.to_pylist(), 1):
-        yield i, row
+    yield from enumerate(table.to_pylist(), 1)
 
 
 def load_suite(path: str | os.PathLike[str]) -> list[Scenario]:
