@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import sys
 import typing
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ToolGymError as exc:
         print(f"toolgym {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `toolgym show ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
