@@ -23,7 +23,7 @@ def naive_agent(obs):
     if len(obs["messages"]) > 2:
         return "<answer>I do not know</answer>"
     tool = obs["tools"][0]["function"]
-    return '<tool_call>{"name": "%s", "arguments": {}}</tool_call>' % tool["name"]
+    return '<tool_call>{"name": "' + tool["name"] + '", "arguments": {}}</tool_call>'
 
 
 def main():

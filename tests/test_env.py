@@ -160,7 +160,7 @@ def test_stepping_after_the_end_raises():
 def test_episodes_are_truncated_after_twenty_turns():
     env = gym.make("ToolGym/SingleHop-v0")
     env.reset(seed=0)
-    for turn in range(20):
+    for _ in range(20):
         *_, terminated, truncated, _ = env.step("<tool_call>{}</tool_call>")
     assert truncated and not terminated
 

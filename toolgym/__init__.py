@@ -16,6 +16,7 @@ from toolgym.oracle import OracleAgent, oracle_turns
 from toolgym.registration import ENV_IDS, register_envs
 from toolgym.reward import episode_metrics, score_trajectory
 from toolgym.scenario import SHAPES, Scenario, SubTask, Tool, ToolCall, ToolDoc
+from toolgym.suites import load_suite, save_suite
 
 __version__ = "0.1.0"
 
@@ -34,7 +35,9 @@ __all__ = [
     "episode_metrics",
     "error",
     "generate_suite",
+    "load_suite",
     "oracle_turns",
+    "save_suite",
     "score_trajectory",
 ]
 
@@ -46,7 +49,7 @@ _LAZY = {"GenerateConfig", "build_scenario", "generate_suite"}
 def __getattr__(name: str):
     # The builder loads on first use, so `import toolgym` stays light.
     if name in _LAZY:
-        from toolgym import generate
+        import importlib
 
-        return getattr(generate, name)
+        return getattr(importlib.import_module("toolgym.generate"), name)
     raise AttributeError(f"module 'toolgym' has no attribute {name!r}")

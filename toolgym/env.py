@@ -134,6 +134,11 @@ class ToolUseEnv(gym.Env[dict, Any]):
 
         return None, GenerateConfig.from_kwargs(**knobs)
 
+    @property
+    def scenarios(self) -> list[Scenario] | None:
+        """The suite's scenarios, in order (None for a generator env)."""
+        return self._scenarios
+
     # -- episode -----------------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -214,7 +219,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         ids = [f"call_{self._turn}_{i}" for i in range(len(calls))]
         self._messages.append(self._assistant_message(turn, calls, ids))
         outputs: list[tuple[str, str]] = []
-        for call_id, call in zip(ids, calls):
+        for call_id, call in zip(ids, calls, strict=True):
             output = self._run_call(call)
             name = call.name or "invalid_tool_call"
             self._messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": output})
@@ -241,7 +246,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         content = "\n".join([turn.content, *(f"<tool_call>{raw}</tool_call>" for raw in malformed)])
         tool_calls = [
             {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
-            for call_id, call in zip(ids, calls)
+            for call_id, call in zip(ids, calls, strict=True)
             if call.ok
         ]
         message: dict[str, Any] = {"role": "assistant", "content": content.strip()}

@@ -102,7 +102,7 @@ def _shape_order(shape: str) -> tuple[int, str]:
 def _suite_size(env: gym.Env) -> int | None:
     scenarios = getattr(env.unwrapped, "scenarios", None)
     if scenarios is None:
-        scenarios = getattr(env.unwrapped, "_scenarios", None)
+        scenarios = getattr(env.unwrapped, "scenarios", None)
     return None if scenarios is None else len(scenarios)
 
 

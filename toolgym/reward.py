@@ -346,7 +346,7 @@ def score_trajectory(
                     break
                 outputs.append(str(follow.get("content", "")))
             calls += len(names)
-            pairs = list(zip(names, outputs))
+            pairs = list(zip(names, outputs, strict=False))
             turns.append(score_tool_turn(unsolved, pairs, len(names), variant=variant, match=match))
         else:
             remaining = sum(len(v) for v in unsolved.values())

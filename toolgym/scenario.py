@@ -108,7 +108,7 @@ class SourceImpl(_Model):
     code: str
 
 
-ToolImpl = Annotated[Union[LookupImpl, CalculatorImpl, SourceImpl], Field(discriminator="kind")]
+ToolImpl = Annotated[LookupImpl | CalculatorImpl | SourceImpl, Field(discriminator="kind")]
 """How a tool is implemented: one of the implementation models, told apart by ``kind``."""
 
 

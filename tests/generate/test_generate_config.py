@@ -58,3 +58,11 @@ def test_suite_size_and_seed_are_checked():
         generate_suite(1, -1, GenerateConfig())
     with pytest.raises(InvalidKnob, match="n must"):
         generate_suite(-2, 0, GenerateConfig())
+
+
+def test_domains_with_short_chains_cap_the_hops_instead_of_failing():
+    config = GenerateConfig(shapes=("multi_hop", "parallel_multi_hop"), min_hops=2, max_hops=6,
+                            domains=("book", "person", "company"))
+    for scenario in generate_suite(20, 1, config):
+        hops = [s for s in scenario.subtasks if s.tool != "calculator"]
+        assert 2 <= len(hops) <= 9

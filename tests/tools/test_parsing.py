@@ -1,13 +1,11 @@
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolgym.tools.parsing import get_parser, parse_hermes, parse_message
-
-import pytest
-
 from toolgym.error import InvalidKnob
+from toolgym.tools.parsing import get_parser, parse_hermes, parse_message
 
 
 def test_one_call_is_read_with_its_arguments():

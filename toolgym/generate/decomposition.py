@@ -80,13 +80,18 @@ def _can_walk(type_: str, prev: Attribute | None, hops: int, numeric: bool,
                for a in options)
 
 
-def _walk(world: World, hops: int, numeric: bool, types: tuple[str, ...],
-          start: str | None = None) -> tuple[str, list[Attribute]]:
-    """Draws a feasible chain of ``hops`` attributes: its start type and the attributes."""
-    starts = [start] if start else [t for t in types if _can_walk(t, None, hops, numeric, types)]
+def _walk(world: World, hops: range, numeric: bool, types: tuple[str, ...]) -> tuple[str, list[Attribute]]:
+    """Draws a feasible chain of attributes, as long as one of ``hops`` allows.
+
+    Returns:
+        The chain's start type and its attributes.
+    """
+    lengths = [h for h in hops if any(_can_walk(t, None, h, numeric, types) for t in types)]
+    length = world.random.choice(lengths)
+    starts = [t for t in types if _can_walk(t, None, length, numeric, types)]
     type_, prev, chain = world.random.choice(starts), None, []
     first = type_
-    for left in range(hops, 0, -1):
+    for left in range(length, 0, -1):
         options = _next_attrs(type_, prev, types)
         if left == 1:
             options = tuple(a for a in options if a.numeric or not numeric)
@@ -139,30 +144,34 @@ def _combine(world: World, steps: list[Step], ends: list[int], phrases: list[str
     return world.random.choice(_SUM_QUESTIONS).format(items=_join(phrases))
 
 
-def _single_hop(world: World, types: tuple[str, ...], hops: range, width: int) -> Decomposition:
-    start, chain = _walk(world, 1, False, types)
-    steps, phrases = _lookups(world, world.new(start), chain, 0)
+_ONE_HOP = range(1, 2)
+
+
+def _single_hop(world: World, types: tuple[str, ...]) -> Decomposition:
+    start, chain = _walk(world, _ONE_HOP, False, types)
+    steps, _ = _lookups(world, world.new(start), chain, 0)
     return Decomposition("single_hop", steps[0].question, tuple(steps))
 
 
-def _multi_hop(world: World, types: tuple[str, ...], hops: range, width: int) -> Decomposition:
-    start, chain = _walk(world, world.random.choice(hops), False, types)
+def _multi_hop(world: World, types: tuple[str, ...], hops: range) -> Decomposition:
+    start, chain = _walk(world, hops, False, types)
     steps, phrases = _lookups(world, world.new(start), chain, 0)
     question = world.random.choice(chain[-1].questions).format(x=phrases[-2])
     return Decomposition("multi_hop", question, tuple(steps))
 
 
-def _parallel(world: World, types: tuple[str, ...], hops: range, width: int,
-              shape: str) -> Decomposition:
+def _parallel(world: World, shape: str, types: tuple[str, ...], hops: range,
+              width: int) -> Decomposition:
+    """Draws ``width`` independent numeric chains (single lookups for parallel_single_hop)."""
+    hops = _ONE_HOP if shape == "parallel_single_hop" else hops
     steps: list[Step] = []
     ends: list[int] = []
     phrases: list[str] = []
-    start, chain = _walk(world, 1, True, types)
-    same = shape == "parallel_single_hop" and world.random.random() < 0.5
+    start, chain = _walk(world, hops, True, types)
+    same = shape == "parallel_single_hop" and world.random.random() < 0.5  # one attribute, many entities
     for _ in range(width):
         if not same:
-            length = 1 if shape == "parallel_single_hop" else world.random.choice(hops)
-            start, chain = _walk(world, length, True, types)
+            start, chain = _walk(world, hops, True, types)
         chain_steps, chain_phrases = _lookups(world, world.new(start), chain, len(steps))
         steps += chain_steps
         ends.append(len(steps) - 1)
@@ -178,20 +187,19 @@ def decompose(world: World, shape: str, types: tuple[str, ...], hops: range,
     Args:
         world: The seeded world to draw entities from.
         shape: One of :data:`toolgym.scenario.SHAPES`.
-        types: Entity types chains may visit.
-        hops: Allowed chain lengths of multi-hop shapes.
+        types: Entity types chains may visit (:func:`can_decompose` must allow the shape).
+        hops: Allowed chain lengths of multi-hop shapes; lengths the domains cannot make are skipped.
         max_parallel: Most independent sub-questions or chains of parallel shapes (at least 2).
     """
-    width = world.random.randint(2, max_parallel)
     if shape == "single_hop":
-        return _single_hop(world, types, hops, width)
+        return _single_hop(world, types)
     if shape == "multi_hop":
-        return _multi_hop(world, types, hops, width)
-    return _parallel(world, types, hops, width, shape)
+        return _multi_hop(world, types, hops)
+    return _parallel(world, shape, types, hops, world.random.randint(2, max_parallel))
 
 
 def can_decompose(shape: str, types: tuple[str, ...], min_hops: int) -> bool:
-    """Whether ``types`` allow questions of ``shape`` (used to validate knobs)."""
-    hops = {"single_hop": 1, "parallel_single_hop": 1}.get(shape, min_hops)
+    """Whether ``types`` allow questions of ``shape`` with ``min_hops`` (used to check knobs)."""
+    hops = 1 if shape in ("single_hop", "parallel_single_hop") else min_hops
     numeric = shape.startswith("parallel")
     return any(_can_walk(t, None, hops, numeric, types) for t in types)
