@@ -121,7 +121,8 @@ def calculate(operation: str, numbers: list[Any]) -> int | float:
     """Applies ``operation`` to ``numbers`` left to right (``subtract``: first minus the rest).
 
     Raises:
-        ValueError: for an unknown operation, no numbers, a non-number or a division by zero.
+        ValueError: for an unknown operation, no numbers, a non-number, a division by zero or a
+            result too large to print.
     """
     operations = ("add", "subtract", "multiply", "divide")
     if operation not in operations:
@@ -132,6 +133,8 @@ def calculate(operation: str, numbers: list[Any]) -> int | float:
     for number in numbers:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ValueError(f"Not a number: {number!r}.")
+        if not abs(number) < 1e100:
+            raise ValueError(f"Numbers must be finite and below 1e100 in size, got {number!r}.")
     result = numbers[0]
     for number in numbers[1:]:
         if operation == "add":
@@ -144,6 +147,8 @@ def calculate(operation: str, numbers: list[Any]) -> int | float:
             raise ValueError("Cannot divide by zero.")
         else:
             result = result / number
+        if not abs(result) < 1e100:  # also false for inf and nan
+            raise ValueError("The result is too large; check the numbers.")
     return result
 
 
