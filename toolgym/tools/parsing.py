@@ -14,7 +14,16 @@ from typing import Any
 
 from toolgym.error import InvalidKnob, did_you_mean
 
-__all__ = ["ParsedCall", "ParsedTurn", "Parser", "PARSERS", "get_parser", "parse_hermes", "parse_message"]
+__all__ = [
+    "PARSERS",
+    "ParsedCall",
+    "ParsedTurn",
+    "Parser",
+    "get_parser",
+    "parse_hermes",
+    "parse_message",
+    "parser_from_tokenizer",
+]
 
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 _STRAY_TAGS = ("<tool_call>", "</tool_call>")
@@ -120,6 +129,32 @@ def parse_message(message: Mapping[str, Any]) -> ParsedTurn:
     if not calls:
         return parse_hermes(content)
     return ParsedTurn(content=content.strip(), calls=tuple(calls))
+
+
+def parser_from_tokenizer(tokenizer: Any) -> Parser:
+    """A parser for any model format, from a transformers tokenizer's ``parse_response``.
+
+    The tokenizer's ``response_template`` describes its model's tool-call format; pass the result as
+    ``gym.make(..., tool_format=parser_from_tokenizer(tokenizer))``. Text that the template cannot
+    parse falls back to :func:`parse_hermes`, so malformed calls are still reported as such.
+    """
+    if not getattr(tokenizer, "response_template", None):
+        raise InvalidKnob(
+            "The tokenizer has no response_template, so parse_response cannot read its tool calls; "
+            "set tokenizer.response_template (see transformers' chat parsing docs) or use "
+            'tool_format="hermes".'
+        )
+
+    def parse(text: str) -> ParsedTurn:
+        try:
+            message = tokenizer.parse_response(text, prefix="")
+        except Exception:
+            return parse_hermes(text)
+        if not isinstance(message, dict):
+            return parse_hermes(text)
+        return parse_message(message)
+
+    return parse
 
 
 PARSERS: dict[str, Parser] = {"hermes": parse_hermes, "qwen": parse_hermes}
