@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 import toolgym
 from toolgym.agents import (
-    GoldAgent,
     OpenAIAgent,
     RandomAgent,
     make_agent,
@@ -22,6 +21,7 @@ from toolgym.agents import (
 from toolgym.cli import main
 from toolgym.error import InvalidKnob
 from toolgym.evaluate import FIGURES, evaluate
+from toolgym.oracle import OracleAgent
 from toolgym.suites import load_suite
 
 
@@ -31,7 +31,7 @@ def generated():
 
 
 def test_the_oracle_solves_a_generated_suite_perfectly(generated):
-    report = evaluate(generated, GoldAgent(), progress=False)
+    report = evaluate(generated, OracleAgent(), progress=False)
     assert report.overall == {"solve_precision": 1.0, "solve_rate": 1.0, "solve_f1": 1.0,
                               "answer_accuracy": 1.0, "pass_rate": None, "episodes": 8}
     assert sum(s["episodes"] for s in report.by_shape.values()) == 8
@@ -40,7 +40,7 @@ def test_the_oracle_solves_a_generated_suite_perfectly(generated):
 
 
 def test_the_report_renders_as_a_table_and_as_json(generated):
-    report = evaluate(generated[:2], GoldAgent(), progress=False)
+    report = evaluate(generated[:2], OracleAgent(), progress=False)
     table = report.table()
     assert "Solve-F1" in table and table.splitlines()[-1].startswith("overall")
     data = json.loads(report.to_json())
@@ -50,7 +50,7 @@ def test_the_report_renders_as_a_table_and_as_json(generated):
 
 def test_evaluate_plays_a_suite_env_once_per_scenario_in_order(generated):
     env = gym.make("ToolGym/Suite-v0", scenarios=generated)
-    report = evaluate(env, GoldAgent(), limit=3, progress=False)
+    report = evaluate(env, OracleAgent(), limit=3, progress=False)
     assert [e["scenario_id"] for e in report.episodes] == [s.id for s in generated[:3]]
     env.close()
 
@@ -58,8 +58,8 @@ def test_evaluate_plays_a_suite_env_once_per_scenario_in_order(generated):
 def test_evaluate_on_a_generator_env_needs_a_limit():
     env = gym.make("ToolGym/SingleHop-v0")
     with pytest.raises(InvalidKnob, match="limit"):
-        evaluate(env, GoldAgent(), progress=False)
-    assert evaluate(env, GoldAgent(), limit=2, progress=False, seed=0).overall["episodes"] == 2
+        evaluate(env, OracleAgent(), progress=False)
+    assert evaluate(env, OracleAgent(), limit=2, progress=False, seed=0).overall["episodes"] == 2
     env.close()
 
 

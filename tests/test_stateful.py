@@ -7,9 +7,8 @@ import gymnasium as gym
 import pytest
 
 from toolgym import stateful
-from toolgym.agents import GoldAgent, gold_turns
 from toolgym.error import InvalidScenario
-from toolgym.oracle import format_calls
+from toolgym.oracle import OracleAgent, format_calls, oracle_turns
 from toolgym.scenario import ToolCall
 from toolgym.stateful import (
     fresh_state,
@@ -76,7 +75,7 @@ def test_the_state_hash_ignores_key_order_but_not_values():
 
 @pytest.mark.parametrize("index", range(4))
 def test_replaying_the_gold_actions_and_saying_the_outputs_passes(env, shop, index):
-    obs, reward, terminated, info = play(env, index, gold_turns(shop[index]))
+    obs, reward, terminated, info = play(env, index, oracle_turns(shop[index]))
     assert terminated and reward == 1.0 and info["answer_correct"]
 
 
@@ -166,5 +165,5 @@ def test_a_stateful_row_without_instruction_or_domain_is_refused(shop_suite):
 def test_the_replay_agent_passes_every_shop_task(shop):
     from toolgym.evaluate import evaluate
 
-    report = evaluate(shop, GoldAgent(), progress=False)
+    report = evaluate(shop, OracleAgent(), progress=False)
     assert report.overall["pass_rate"] == 1.0 and report.overall["solve_f1"] is None

@@ -25,18 +25,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from toolgym.error import InvalidKnob, InvalidScenario, ToolGymError, did_you_mean
-from toolgym.oracle import format_calls, oracle_turns
-from toolgym.scenario import Scenario, ToolCall
+from toolgym.error import InvalidKnob, ToolGymError, did_you_mean
+from toolgym.oracle import OracleAgent, format_calls, turns_taken
+from toolgym.scenario import ToolCall
 
 __all__ = [
     "AGENTS",
     "Agent",
-    "GoldAgent",
     "HFAgent",
     "OpenAIAgent",
     "RandomAgent",
-    "gold_turns",
     "make_agent",
     "sample_arguments",
     "sample_value",
@@ -61,49 +59,6 @@ class Agent(Protocol):
     def act(self, observation: dict[str, Any], env: Any) -> str | dict[str, Any]:
         """Returns the next assistant turn: raw text or an OpenAI-style message dict."""
         ...
-
-
-def _turns_taken(observation: Mapping[str, Any], scenario: Scenario) -> int:
-    """Assistant turns the agent has played in this episode (opening messages excluded)."""
-    played = observation["messages"][len(scenario.messages):]
-    return sum(1 for m in played if m.get("role") == "assistant")
-
-
-# -- the gold solution -----------------------------------------------------------------------
-
-
-def gold_turns(scenario: Scenario) -> list[str]:
-    """The gold assistant turns of a scenario.
-
-    Raises:
-        InvalidScenario: the scenario has no gold solution (FTRL question rows carry sub-answers
-            but no gold calls).
-    """
-    if scenario.task is not None:
-        outputs = "; ".join(scenario.task.outputs)
-        final = f"Done. {outputs}" if outputs else "Done."
-        return [format_calls([call]) for call in scenario.task.actions] + [final]
-    try:
-        return oracle_turns(scenario)
-    except ValueError as exc:
-        raise InvalidScenario(
-            f"{exc} The oracle needs gold calls, which FTRL question rows do not carry; "
-            "evaluate them with another agent (random, hf:PATH, openai:MODEL)."
-        ) from None
-
-
-class GoldAgent:
-    """Plays the gold solution of the env's current scenario (``oracle`` and ``replay``)."""
-
-    def __init__(self) -> None:
-        self._cache: tuple[str, list[str]] | None = None
-
-    def act(self, observation: dict[str, Any], env: Any) -> str:
-        scenario = env.unwrapped.scenario
-        if self._cache is None or self._cache[0] != scenario.id:
-            self._cache = (scenario.id, gold_turns(scenario))
-        turns = self._cache[1]
-        return turns[min(_turns_taken(observation, scenario), len(turns) - 1)]
 
 
 # -- random arguments from a schema ----------------------------------------------------------
@@ -235,7 +190,7 @@ class RandomAgent:
 
     def act(self, observation: dict[str, Any], env: Any) -> str:
         scenario = env.unwrapped.scenario
-        if _turns_taken(observation, scenario) == 0:
+        if turns_taken(observation, scenario) == 0:
             digest = hashlib.sha256(f"{self.seed}:{scenario.id}".encode()).digest()
             self._rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         tools = observation["tools"]
@@ -386,7 +341,7 @@ def make_agent(
     """
     kind, _, rest = spec.partition(":")
     if kind in ("oracle", "replay") and not rest:
-        return GoldAgent()
+        return OracleAgent()
     if kind == "random" and not rest:
         return RandomAgent(seed)
     if kind == "hf" and rest:

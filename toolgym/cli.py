@@ -84,7 +84,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
-    from toolgym.agents import GoldAgent
+    from toolgym.oracle import OracleAgent
     from toolgym.suites import load_suite
 
     scenarios = load_suite(args.suite)
@@ -92,7 +92,7 @@ def _show(args: argparse.Namespace) -> int:
         raise ToolGymError(f"--index must be in [0, {len(scenarios)}), got {args.index}.")
     env = gym.make("ToolGym/Suite-v0", scenarios=scenarios, render_mode="ansi")
     obs, info = env.reset(options={"index": args.index})
-    agent = GoldAgent()
+    agent = OracleAgent()
     print(f"# {info['scenario_id']} ({info['shape']}), {len(obs['tools'])} tools")
     for tool in obs["tools"]:
         fn = tool["function"]

@@ -5,9 +5,9 @@ an :class:`EvalReport` with Solve-P, Solve-R, Solve-F1 and answer accuracy (ques
 pass rate (stateful tasks), overall and per shape, and one record per episode.
 
 Example:
-    >>> from toolgym.agents import GoldAgent
+    >>> from toolgym.oracle import OracleAgent
     >>> from toolgym.generate import generate_suite
-    >>> report = evaluate(generate_suite(4, seed=0), GoldAgent(), progress=False)
+    >>> report = evaluate(generate_suite(4, seed=0), OracleAgent(), progress=False)
     >>> report.overall["solve_f1"], report.overall["answer_accuracy"]
     (1.0, 1.0)
 """

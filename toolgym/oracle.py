@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from toolgym.error import InvalidScenario
 from toolgym.scenario import Scenario, ToolCall
 
-__all__ = ["OracleAgent", "format_calls", "oracle_turns"]
+__all__ = ["OracleAgent", "format_calls", "oracle_turns", "turns_taken"]
 
 
 def format_calls(calls: list[ToolCall], content: str = "") -> str:
@@ -33,26 +34,43 @@ def _levels(scenario: Scenario) -> list[list[int]]:
 
 
 def oracle_turns(scenario: Scenario) -> list[str]:
-    """The oracle's assistant turns: one per dependency level, then the final answer.
+    """The gold assistant turns of a scenario.
+
+    Generated scenarios: one turn per dependency level (independent calls together), then the
+    answer. Stateful tasks: the gold actions one per turn, then the required outputs.
 
     Raises:
-        ValueError: when a sub-task has no gold call (imported rows may lack them).
+        InvalidScenario: the scenario has no gold solution (FTRL question rows carry sub-answers
+            but no gold calls).
     """
+    if scenario.task is not None:
+        outputs = "; ".join(scenario.task.outputs)
+        final = f"Done. {outputs}" if outputs else "Done."
+        return [format_calls([call]) for call in scenario.task.actions] + [final]
     turns = []
     for level in _levels(scenario):
-        calls = []
-        for i in level:
-            call = scenario.subtasks[i].call
-            if call is None:
-                raise ValueError(f"Scenario {scenario.id!r}: sub-task {i} has no gold call.")
-            calls.append(call)
+        calls = [scenario.subtasks[i].call for i in level]
+        if any(call is None for call in calls):
+            raise InvalidScenario(
+                f"Scenario {scenario.id!r} has sub-tasks without gold calls, as FTRL question rows "
+                "do; the oracle cannot play it. Evaluate it with another agent (random, hf:PATH, "
+                "openai:MODEL)."
+            )
         turns.append(format_calls(calls))
     turns.append(f"<answer>{scenario.answer}</answer>")
     return turns
 
 
+def turns_taken(observation: dict[str, Any], scenario: Scenario) -> int:
+    """Assistant turns played so far in this episode (the opening messages excluded)."""
+    played = observation["messages"][len(scenario.messages) :]
+    return sum(1 for m in played if m.get("role") == "assistant")
+
+
 class OracleAgent:
     """Plays the gold solution of the env's current scenario.
+
+    Give the env when constructing it or on every call (the :class:`toolgym.agents.Agent` protocol).
 
     Example:
         >>> import gymnasium as gym, toolgym
@@ -66,12 +84,17 @@ class OracleAgent:
         (1.0, True)
     """
 
-    def __init__(self, env: Any):
+    def __init__(self, env: Any = None):
         self.env = env
+        self._cache: tuple[str, list[str]] | None = None
 
-    def act(self, observation: dict[str, Any]) -> str:
+    def act(self, observation: dict[str, Any], env: Any = None) -> str:
         """Returns the next gold turn, judged by how many assistant turns the chat holds."""
-        scenario = self.env.unwrapped.scenario
-        done = sum(1 for m in observation["messages"] if m.get("role") == "assistant")
-        turns = oracle_turns(scenario)
-        return turns[min(done, len(turns) - 1)]
+        env = env if env is not None else self.env
+        if env is None:
+            raise TypeError("OracleAgent needs the env: OracleAgent(env).act(obs) or act(obs, env).")
+        scenario = env.unwrapped.scenario
+        if self._cache is None or self._cache[0] != scenario.id:
+            self._cache = (scenario.id, oracle_turns(scenario))
+        turns = self._cache[1]
+        return turns[min(turns_taken(observation, scenario), len(turns) - 1)]
