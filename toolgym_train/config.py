@@ -89,6 +89,15 @@ class ToolGymTrainConfig:
     sft_epochs: float = field(default=1.0, metadata=_help("SFT warm-start epochs."))
     sft_learning_rate: float = field(default=2e-5, metadata=_help("SFT warm-start learning rate."))
     sft_batch_size: int = field(default=8, metadata=_help("SFT per-device batch size."))
+    sft_max_steps: int = field(
+        default=0, metadata=_help("SFT optimizer steps; 0: as many as sft_epochs make.")
+    )
+    sft_lr_scheduler_type: str = field(
+        default="cosine", metadata=_help("SFT learning-rate schedule (transformers' names).")
+    )
+    sft_warmup_steps: float = field(
+        default=0.05, metadata=_help("SFT warmup: steps, or a fraction of them when below 1.")
+    )
     eval_episodes: int = field(default=32, metadata=_help("Held-out episodes per evaluation."))
     eval_seed: int = field(
         default=1_000_000, metadata=_help("First held-out seed (training never uses it).")

@@ -78,11 +78,55 @@ def warm_start(
         logging_steps=config.logging_steps,
         save_strategy="no",
         seed=config.seed,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.05,
+        lr_scheduler_type=config.sft_lr_scheduler_type,
+        warmup_steps=config.sft_warmup_steps,
+        max_steps=config.sft_max_steps or -1,
     )
-    trainer = SFTTrainer(
+    trainer_cls = _trainer_class(SFTTrainer) if _on_cpu(model) else SFTTrainer
+    trainer = trainer_cls(
         model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
     )
     trainer.train()
     return trainer.model, list(trainer.state.log_history)
+
+
+def _on_cpu(model: Any) -> bool:
+    try:
+        return next(model.parameters()).device.type == "cpu"
+    except (AttributeError, StopIteration):
+        return False
+
+
+def _trainer_class(base: type) -> type:
+    """``base`` (TRL's SFTTrainer) with a loss that runs the LM head only on the assistant tokens.
+
+    TRL's fused LM head projects every position of the batch; on a CPU, with the assistant turns a
+    small share of each episode, that is most of a step's cost. This computes the same mean
+    next-token NLL over the labelled positions (and TRL's ``mean_token_accuracy`` metric) from the
+    decoder's hidden states at those positions only. Models without ``get_decoder`` fall back to TRL.
+    """
+
+    class LabelOnlyHeadSFTTrainer(base):  # type: ignore[misc, valid-type]
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            import torch
+
+            decoder = getattr(model, "get_decoder", lambda: None)()
+            head = model.get_output_embeddings() if decoder is not None else None
+            if head is None or return_outputs or "labels" not in inputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            forward = {k: v for k, v in inputs.items() if k not in ("labels", "completion_mask")}
+            hidden = decoder(**forward, use_cache=False).last_hidden_state
+            targets = inputs["labels"][:, 1:]
+            keep = targets != -100
+            logits = head(hidden[:, :-1][keep]).float()
+            labels = targets[keep]
+            nll = torch.nn.functional.cross_entropy(logits, labels, reduction="sum")
+            count = keep.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = nll / torch.as_tensor(count).clamp(min=1)
+            mode = "train" if model.training else "eval"
+            if labels.numel():
+                correct = (logits.detach().argmax(-1) == labels).float().mean().item()
+                self._metrics[mode]["mean_token_accuracy"].append(correct)
+            return loss
+
+    return LabelOnlyHeadSFTTrainer

@@ -3,7 +3,8 @@
 Nothing here touches the Hugging Face Hub. The tokenizer is trained with the ``tokenizers`` library
 on ToolGym text (oracle transcripts rendered by the chat template, tool documents included), wrapped
 as a :class:`~transformers.PreTrainedTokenizerFast` with Qwen2.5's tool-calling chat template (the
-training variant, whose ``{% generation %}`` markers give SFT an assistant-only loss) and a response
+training variant, whose ``{% generation %}`` markers give SFT an assistant-only loss, without Qwen's
+generic tool-use preamble, which ToolGym's system prompt already covers) and a response
 template, so ``tokenizer.parse_response`` returns the tool calls. The model is a randomly initialized
 :class:`~transformers.Qwen2ForCausalLM` of a few million parameters.
 
@@ -55,8 +56,8 @@ _QWEN_TOOLS_HEADER = (
 )
 _QWEN_TOOLS_FOOTER = (
     "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments "
-    "within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\\"name\\\": <function-name>, "
-    "\\\"arguments\\\": <args-json-object>}\\n</tool_call><|im_end|>\\n"
+    'within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, '
+    '\\"arguments\\": <args-json-object>}\\n</tool_call><|im_end|>\\n'
 )
 
 
@@ -67,7 +68,9 @@ def _compact_template(template: str) -> str:
         (_QWEN_TOOLS_FOOTER, "\\n</tools><|im_end|>\\n"),
     ):
         if old not in template:
-            raise RuntimeError("TRL's Qwen2.5 training template changed; update tiny._compact_template.")
+            raise RuntimeError(
+                "TRL's Qwen2.5 training template changed; update tiny._compact_template."
+            )
         template = template.replace(old, new)
     return template
 
@@ -75,8 +78,8 @@ def _compact_template(template: str) -> str:
 CHAT_TEMPLATE: str = _compact_template(qwen2_5_training_chat_template)
 """Qwen2.5's tool-use template with ``{% generation %}`` markers (TRL's training variant), minus the
 generic tool-use preamble: tools are listed in ``<tools></tools>`` after the system message, and
-turns, tool calls and tool responses render exactly as in Qwen2.5. Shorter prompts make the tiny
-model's training several times cheaper on a CPU."""
+turns, tool calls and tool responses render exactly as in Qwen2.5. That makes a compact ToolGym
+episode ~20% shorter (~375 instead of ~470 tokens), and the tiny model's steps as much cheaper."""
 
 RESPONSE_TEMPLATE: dict[str, Any] = {
     "defaults": {"role": "assistant"},

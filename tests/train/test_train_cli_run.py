@@ -30,6 +30,8 @@ def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
             "4",
             "--sft_epochs",
             "1",
+            "--sft_max_steps",
+            "2",
             "--iterations",
             "1",
             "--episodes_per_iteration",

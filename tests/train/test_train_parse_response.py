@@ -13,7 +13,9 @@ def test_parse_response_reads_the_same_calls_as_the_hermes_parser(tokenizer):
     parse = parser_from_tokenizer(tokenizer)
     text = '<tool_call>\n{"name": "get_city_mayor", "arguments": {"city": "Lyon"}}\n</tool_call>'
     ours, theirs = parse(text), parse_hermes(text)
-    assert [(c.name, c.arguments) for c in ours.calls] == [(c.name, c.arguments) for c in theirs.calls]
+    assert [(c.name, c.arguments) for c in ours.calls] == [
+        (c.name, c.arguments) for c in theirs.calls
+    ]
 
 
 def test_the_oracle_solves_an_env_parsing_with_the_tokenizer(tokenizer):
