@@ -64,7 +64,9 @@ class ToolGymTrainConfig:
     algorithm: str = field(
         default="grpo", metadata=_help("RL algorithm for step/episode modes: grpo or rloo.")
     )
-    iterations: int = field(default=3, metadata=_help("Collect-then-train iterations (K)."))
+    iterations: int = field(
+        default=3, metadata=_help("Collect-then-train iterations (K); 0 stops after the warm start.")
+    )
     episodes_per_iteration: int = field(
         default=16, metadata=_help("Episodes rolled out per iteration.")
     )
@@ -172,7 +174,6 @@ class ToolGymTrainConfig:
                 f"Use a batch that is a multiple of {self.num_generations}, or change num_generations."
             )
         for name in (
-            "iterations",
             "episodes_per_iteration",
             "steps_per_iteration",
             "max_turns",
@@ -180,8 +181,11 @@ class ToolGymTrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
-        if self.eval_episodes < 0 or self.warm_start_episodes < 0:
-            raise ValueError("eval_episodes and warm_start_episodes must be 0 or more.")
+        if self.eval_episodes < 0 or self.warm_start_episodes < 0 or self.iterations < 0:
+            raise ValueError(
+                "eval_episodes, warm_start_episodes and iterations must be 0 or more "
+                "(iterations=0 stops after the warm start)."
+            )
         if (
             abs(self.eval_seed - self.train_seed)
             < self.iterations * self.episodes_per_iteration + self.warm_start_episodes

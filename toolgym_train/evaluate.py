@@ -11,7 +11,16 @@ from typing import Any
 from toolgym_train.config import ToolGymTrainConfig
 from toolgym_train.rollout import Episode, HFGenerator, rollout
 
-__all__ = ["METRICS", "evaluate", "format_table", "plot_report", "summarize", "write_report"]
+__all__ = [
+    "METRICS",
+    "evaluate",
+    "evaluate_episodes",
+    "format_table",
+    "paired_gain",
+    "plot_report",
+    "summarize",
+    "write_report",
+]
 
 METRICS: tuple[str, ...] = ("solve_precision", "solve_rate", "solve_f1", "answer_correct")
 """The env's info keys reported per shape (Solve-P, Solve-R, Solve-F1, answer accuracy)."""
@@ -37,6 +46,13 @@ def evaluate(
     model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int = 16
 ) -> dict[str, dict[str, float]]:
     """Plays ``config.eval_episodes`` held-out episodes (seeds from ``config.eval_seed``) and summarizes."""
+    return summarize(evaluate_episodes(model, tokenizer, config, batch_size))
+
+
+def evaluate_episodes(
+    model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int = 16
+) -> list[Episode]:
+    """Plays the held-out episodes (greedy at ``eval_temperature`` 0), in seed order."""
     from toolgym_train.policy import make_env
 
     generate = HFGenerator(model, tokenizer, config.max_new_tokens, config.eval_temperature)
@@ -48,7 +64,39 @@ def evaluate(
         episodes += rollout(
             envs[: len(chunk)], generate, tokenizer, seeds=chunk, max_length=config.max_length
         )
-    return summarize(episodes)
+    return episodes
+
+
+def paired_gain(
+    before: Sequence[float], after: Sequence[float], resamples: int = 10_000, seed: int = 0
+) -> dict[str, float]:
+    """Mean per-episode gain of ``after`` over ``before`` on the same held-out episodes.
+
+    Returns the mean difference, a 95% paired bootstrap interval, and how many episodes got better,
+    worse or stayed the same, so a gain can be told apart from evaluation noise.
+
+    Example:
+        >>> gain = paired_gain([0.0, 0.5, 1.0, 0.0], [1.0, 0.5, 1.0, 0.0])
+        >>> gain["mean"], gain["better"], gain["worse"]
+        (0.25, 1, 0)
+    """
+    import numpy as np
+
+    if len(before) != len(after) or not before:
+        raise ValueError("paired_gain needs two equally long, non-empty lists (the same episodes).")
+    diff = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return {
+        "mean": float(diff.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
+        "better": int((diff > 0).sum()),
+        "worse": int((diff < 0).sum()),
+        "same": int((diff == 0).sum()),
+        "episodes": len(diff),
+    }
 
 
 def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -69,12 +117,14 @@ def write_report(
     results: dict[str, Any],
     curve: Sequence[dict[str, float]],
     plot: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Writes ``results.json`` (and ``report.png`` when ``plot``) under ``out_dir``; returns the JSON path."""
+    extra = extra or {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    path.write_text(json.dumps({"stages": results, "curve": list(curve)}, indent=2))
+    path.write_text(json.dumps({"stages": results, "curve": list(curve), **extra}, indent=2))
     if plot:
         plot_report(results, curve, out / "report.png")
     return path

@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from toolgym_train.config import ToolGymTrainConfig
-from toolgym_train.evaluate import evaluate, format_table, summarize, write_report
+from toolgym_train.evaluate import (
+    evaluate_episodes,
+    format_table,
+    paired_gain,
+    summarize,
+    write_report,
+)
 from toolgym_train.rollout import HFGenerator, rollout
 
 __all__ = ["collect", "run", "train_iteration"]
@@ -75,29 +81,63 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     check_env_id(config.env_id)
     torch.manual_seed(config.seed)
     model, tokenizer = load_policy(config)
-    stages = {"untrained": _eval(model, tokenizer, config, "untrained")}
+    per_episode: dict[str, list[float]] = {}
+    stages = {"untrained": _eval(model, tokenizer, config, "untrained", per_episode)}
     if config.warm_start_episodes:
         from toolgym_train.sft import warm_start
 
         model, _ = warm_start(model, tokenizer, config, str(Path(config.output_dir) / "sft"))
-        stages["warm_start"] = _eval(model, tokenizer, config, "warm_start")
+        stages["warm_start"] = _eval(model, tokenizer, config, "warm_start", per_episode)
     curve = []
     for iteration in range(config.iterations):
         model, stats, _ = train_iteration(model, tokenizer, config, iteration)
         curve.append({"iteration": iteration, **{k: float(v) for k, v in stats.items()}})
         print(f"[toolgym-train] iteration {iteration}: rollout {curve[-1]}", flush=True)
-    stages[f"after_{config.mode}"] = _eval(model, tokenizer, config, f"after_{config.mode}")
+    if config.iterations:
+        stage = f"after_{config.mode}"
+        stages[stage] = _eval(model, tokenizer, config, stage, per_episode)
     print(format_table(stages), flush=True)
-    path = write_report(config.output_dir, stages, curve, plot=config.plot)
+    gains = _gains(per_episode)
+    path = write_report(
+        config.output_dir,
+        stages,
+        curve,
+        plot=config.plot,
+        extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode},
+    )
     model.save_pretrained(Path(config.output_dir) / "final")
     tokenizer.save_pretrained(Path(config.output_dir) / "final")
-    return {"stages": stages, "curve": curve, "report": str(path)}
+    return {"stages": stages, "curve": curve, "gains": gains, "report": str(path)}
+
+
+def _gains(per_episode: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Paired Solve-F1 gain of each stage over the one before it, on the same held-out episodes."""
+    stages = list(per_episode)
+    gains = {}
+    for before, after in zip(stages, stages[1:], strict=False):
+        gain = paired_gain(per_episode[before], per_episode[after])
+        gains[f"{before} -> {after}"] = gain
+        print(
+            f"[toolgym-train] {before} -> {after}: held-out Solve-F1 {gain['mean']:+.3f} "
+            f"(95% paired bootstrap CI {gain['ci95_low']:+.3f} .. {gain['ci95_high']:+.3f}; "
+            f"{gain['better']} episodes better, {gain['worse']} worse, {gain['same']} same)",
+            flush=True,
+        )
+    return gains
 
 
 def _eval(
-    model: Any, tokenizer: Any, config: ToolGymTrainConfig, stage: str
+    model: Any,
+    tokenizer: Any,
+    config: ToolGymTrainConfig,
+    stage: str,
+    per_episode: dict[str, list[float]],
 ) -> dict[str, dict[str, float]]:
-    result = evaluate(model, tokenizer, config) if config.eval_episodes else {}
+    if not config.eval_episodes:
+        return {}
+    episodes = evaluate_episodes(model, tokenizer, config)
+    per_episode[stage] = [float(ep.info.get("solve_f1", 0.0)) for ep in episodes]
+    result = summarize(episodes)
     if result:
         print(
             f"[toolgym-train] {stage}: held-out Solve-F1 {result['all']['solve_f1']:.3f}, "
