@@ -212,6 +212,18 @@ class ToolGymTrainConfig:
                 "tokenizer='tiny' only goes with model='tiny'; leave --tokenizer unset."
             )
 
+    def trainer_kwargs(self, run_dir: str) -> dict[str, Any]:
+        """The TrainingArguments every stage shares (SFT, GRPO/RLOO, DPO), for one run directory."""
+        return {
+            "output_dir": run_dir,
+            "bf16": self.bf16,
+            "gradient_checkpointing": self.gradient_checkpointing,
+            "report_to": self.report_to,
+            "logging_steps": self.logging_steps,
+            "save_strategy": "no",
+            "seed": self.seed,
+        }
+
     @property
     def global_batch(self) -> int:
         """Completions per optimizer step on one process."""

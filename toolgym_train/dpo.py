@@ -60,7 +60,7 @@ def train_dpo_mode(
             {"note": "no prefix had samples with different rewards; nothing to train on"}
         ]
     args = DPOConfig(
-        output_dir=run_dir,
+        **config.trainer_kwargs(run_dir),
         max_steps=config.steps_per_iteration,
         learning_rate=config.learning_rate,
         beta=config.beta,
@@ -68,12 +68,6 @@ def train_dpo_mode(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         max_length=config.max_length,
         truncation_mode="keep_end",
-        bf16=config.bf16,
-        gradient_checkpointing=config.gradient_checkpointing,
-        report_to=config.report_to,
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        seed=config.seed,
         lr_scheduler_type="constant",
     )
     trainer = DPOTrainer(

@@ -66,18 +66,12 @@ def warm_start(
 
     rows = oracle_rows(config, config.warm_start_episodes, config.train_seed)
     args = SFTConfig(
-        output_dir=run_dir,
+        **config.trainer_kwargs(run_dir),
         num_train_epochs=config.sft_epochs,
         learning_rate=config.sft_learning_rate,
         per_device_train_batch_size=config.sft_batch_size,
         assistant_only_loss=True,
         max_length=config.max_length,
-        bf16=config.bf16,
-        gradient_checkpointing=config.gradient_checkpointing,
-        report_to=config.report_to,
-        logging_steps=config.logging_steps,
-        save_strategy="no",
-        seed=config.seed,
         lr_scheduler_type=config.sft_lr_scheduler_type,
         warmup_steps=config.sft_warmup_steps,
         max_steps=config.sft_max_steps or -1,

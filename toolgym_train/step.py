@@ -108,7 +108,7 @@ def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
     from trl import GRPOConfig, RLOOConfig
 
     kwargs = dict(
-        output_dir=run_dir,
+        **config.trainer_kwargs(run_dir),
         max_steps=max_steps,
         learning_rate=config.learning_rate,
         beta=config.beta,
@@ -119,12 +119,6 @@ def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
         temperature=config.temperature,
         use_vllm=config.use_vllm,
         vllm_mode=config.vllm_mode,
-        bf16=config.bf16,
-        gradient_checkpointing=config.gradient_checkpointing,
-        seed=config.seed,
-        report_to=config.report_to,
-        logging_steps=config.logging_steps,
-        save_strategy="no",
         lr_scheduler_type="constant",
         warmup_steps=0,
     )
