@@ -224,6 +224,18 @@ class ToolGymTrainConfig:
             "seed": self.seed,
         }
 
+    def iteration_kwargs(self, run_dir: str) -> dict[str, Any]:
+        """The TrainingArguments of one RL iteration (GRPO/RLOO or DPO): shared ones plus optimizer."""
+        return {
+            **self.trainer_kwargs(run_dir),
+            "max_steps": self.steps_per_iteration,
+            "learning_rate": self.learning_rate,
+            "beta": self.beta,
+            "per_device_train_batch_size": self.per_device_train_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "lr_scheduler_type": "constant",
+        }
+
     @property
     def global_batch(self) -> int:
         """Completions per optimizer step on one process."""

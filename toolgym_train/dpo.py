@@ -60,15 +60,9 @@ def train_dpo_mode(
             {"note": "no prefix had samples with different rewards; nothing to train on"}
         ]
     args = DPOConfig(
-        **config.trainer_kwargs(run_dir),
-        max_steps=config.steps_per_iteration,
-        learning_rate=config.learning_rate,
-        beta=config.beta,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        **config.iteration_kwargs(run_dir),
         max_length=config.max_length,
         truncation_mode="keep_end",
-        lr_scheduler_type="constant",
     )
     trainer = DPOTrainer(
         model=model,

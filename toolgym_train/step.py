@@ -108,20 +108,15 @@ def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
     from trl import GRPOConfig, RLOOConfig
 
     kwargs = dict(
-        **config.trainer_kwargs(run_dir),
-        max_steps=max_steps,
-        learning_rate=config.learning_rate,
-        beta=config.beta,
+        **config.iteration_kwargs(run_dir),
         num_generations=config.num_generations,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
         max_completion_length=config.max_new_tokens,
         temperature=config.temperature,
         use_vllm=config.use_vllm,
         vllm_mode=config.vllm_mode,
-        lr_scheduler_type="constant",
         warmup_steps=0,
     )
+    kwargs["max_steps"] = max_steps
     if config.algorithm == "rloo":
         return RLOOConfig(**kwargs)
     return GRPOConfig(**kwargs, loss_type="grpo", scale_rewards="group")
