@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import toolgym
 from toolgym.error import InvalidKnob, ToolGymError
-from toolgym.oracle import OracleAgent
+from toolgym.oracle import OracleAgent, oracle_turns
+from toolgym.reward import score_trajectory
 from toolgym.suites import save_suite
 
 GENERATED_IDS = [i for i in toolgym.ENV_IDS if i != "ToolGym/Suite-v0"]
@@ -167,7 +168,14 @@ def test_episodes_are_truncated_after_twenty_turns():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"reward": "f2"}, "Did you mean 'f1'"), ({"shapes": ("multihop",)}, "multi_hop"), ({"colour": 1}, "colour")],
+    [
+        ({"reward": "f2"}, "Did you mean 'f1'"),
+        ({"shapes": ("multihop",)}, "multi_hop"),
+        ({"colour": 1}, "colour"),
+        ({"sandbox": {"timout": 5}}, "Did you mean 'timeout'"),
+        ({"max_output_chars": 0}, "positive int"),
+        ({"max_output_chars": "big"}, "positive int"),
+    ],
 )
 def test_bad_knobs_raise_at_once_with_a_fix(kwargs, message):
     with pytest.raises(InvalidKnob, match=message):
@@ -182,3 +190,22 @@ def test_vector_envs_step_text_actions(vector):
     obs, rewards, terminated, truncated, info = envs.step(["<answer>x</answer>", "hello"])
     assert list(terminated) == [True, True] and len(rewards) == 2
     envs.close()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 1000), env_id=st.sampled_from(GENERATED_IDS))
+def test_score_trajectory_gives_the_rewards_and_metrics_the_env_gave(data, seed, env_id):
+    env = gym.make(env_id)
+    obs, info = env.reset(seed=seed)
+    gold = oracle_turns(env.unwrapped.scenario)
+    rewards, done, truncated = [], False, False
+    while not (done or truncated):
+        text = ACTIONS.filter(lambda a: isinstance(a, str))
+        mixed = st.sampled_from(gold) | ACTIONS | st.builds(lambda a, b: a + b, st.sampled_from(gold), text)
+        obs, reward, done, truncated, info = env.step(data.draw(mixed))
+        rewards.append(reward)
+    score = score_trajectory(env.unwrapped.scenario, obs["messages"])
+    assert [t.reward for t in score.turns] == pytest.approx(rewards)
+    assert (score.metrics.solved, score.metrics.calls) == (info["solved"], info["calls"])
+    assert score.metrics.solve_f1 == pytest.approx(info["solve_f1"])
+    assert score.answer_correct == info["answer_correct"]

@@ -103,6 +103,9 @@ class ToolUseEnv(gym.Env[dict, Any]):
             raise InvalidKnob(f"Unknown match {match!r}; expected 'strict' or 'ftrl'.")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise InvalidKnob(f"Unknown render_mode {render_mode!r}; expected None or 'ansi'.")
+        if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 1:
+            raise InvalidKnob(f"max_output_chars must be a positive int, got {max_output_chars!r}.")
+        _check_sandbox_options(sandbox)
         self.reward_variant = reward
         self.match = match
         self.render_mode = render_mode
@@ -173,7 +176,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
             return build_scenario(self.np_random, self._config)
         if "index" in options:
             index = options["index"]
-            if not isinstance(index, int) or not 0 <= index < len(self._scenarios):
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self._scenarios):
                 raise InvalidKnob(
                     f"options['index'] must be an int in [0, {len(self._scenarios)}), got {index!r}."
                 )
@@ -215,7 +218,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
 
     def _tool_turn(self, turn: ParsedTurn) -> TurnScore:
         calls = turn.calls[:MAX_CALLS_PER_TURN]
-        well_formed = [call for call in calls if call.ok]
+        parsed = sum(1 for call in calls if call.ok)
         ids = [f"call_{self._turn}_{i}" for i in range(len(calls))]
         self._messages.append(self._assistant_message(turn, calls, ids))
         outputs: list[tuple[str, str]] = []
@@ -225,17 +228,18 @@ class ToolUseEnv(gym.Env[dict, Any]):
             self._messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": output})
             if call.ok:
                 outputs.append((name, output))
-        for _ in turn.calls[MAX_CALLS_PER_TURN:]:
+        if len(turn.calls) > MAX_CALLS_PER_TURN:
+            skipped = len(turn.calls) - MAX_CALLS_PER_TURN
             self._messages.append(
-                {"role": "tool", "name": "invalid_tool_call",
-                 "content": f"{ERROR_PREFIX}at most {MAX_CALLS_PER_TURN} calls per turn; call skipped."}
+                {"role": "tool", "tool_call_id": f"call_{self._turn}_skipped", "name": "invalid_tool_call",
+                 "content": f"{ERROR_PREFIX}at most {MAX_CALLS_PER_TURN} calls per turn; {skipped} skipped."}
             )
-        self._calls += len(turn.calls)
+        self._calls += parsed
         return score_tool_turn(
             self._unsolved,
             outputs,
-            len(turn.calls),
-            all_malformed=not well_formed,
+            parsed,
+            all_malformed=not parsed,
             variant=self.reward_variant,
             match=self._match,
         )
@@ -331,6 +335,24 @@ def transcript(messages: Sequence[dict[str, Any]]) -> str:
             args = json.dumps(fn.get("arguments"), ensure_ascii=False)
             lines.append(f"{label} -> {fn['name']}({args})")
     return "\n".join(lines) + "\n"
+
+
+def _check_sandbox_options(options: dict[str, Any] | None) -> None:
+    """Raises InvalidKnob for a ``sandbox=`` option that SandboxRuntime does not take."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise InvalidKnob(f"sandbox must be a dict of SandboxRuntime options, got {type(options).__name__}.")
+    import inspect
+
+    from toolgym.tools.sandbox import SandboxRuntime
+
+    valid = [n for n in inspect.signature(SandboxRuntime).parameters if n != "codes"]
+    for key in options:
+        if key not in valid:
+            raise InvalidKnob(
+                f"Unknown sandbox option {key!r}; expected some of {valid}.{did_you_mean(key, valid)}"
+            )
 
 
 def make_suite_env(path: str | None = None, **kwargs: Any) -> ToolUseEnv:

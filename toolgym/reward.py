@@ -4,8 +4,9 @@ Per assistant turn, as in FTRL's code, with ``q`` the tool calls of the turn tha
 still-unsolved sub-answer and ``p`` the tool calls of the turn:
 
 * a tool turn scores ``2q/(p+1)`` (variant ``f1``, the default), ``q/p`` (``precision``),
-  ``q`` (``rate``) or ``q*q/p`` (``pr``); a turn whose tool-call blocks all fail to parse
-  scores -0.3;
+  ``q`` (``rate``) or ``q*q/p`` (``pr``); as in FTRL, tool-call blocks that fail to parse do not
+  count in ``p`` (the agent still gets an error message for each), and a turn whose blocks all fail
+  to parse scores -0.3;
 * a turn without tool calls ends the episode: empty -0.5, correct final answer
   ``1/(1+unsolved)``, all sub-answers obtained but no correct answer 0.5, else 0.
 
@@ -262,8 +263,9 @@ def score_tool_turn(
     Args:
         unsolved: tool name -> sub-answers not yet obtained (mutated).
         outputs: ``(tool name, output)`` of the calls that ran.
-        calls: tool-call blocks in the turn, malformed ones included (FTRL's ``p``).
-        all_malformed: True when no block of the turn parsed.
+        calls: the turn's tool calls that parsed (FTRL's ``p``: its parser drops blocks that do
+            not parse, and so do we).
+        all_malformed: True when the turn has tool-call blocks and none of them parsed.
         variant: one of :data:`REWARD_VARIANTS`.
         match: ``"strict"`` or ``"ftrl"``.
     """
@@ -310,12 +312,29 @@ def episode_metrics(solved: int, calls: int, sub_answers: int) -> EpisodeMetrics
     return EpisodeMetrics(solved, calls, sub_answers, precision, rate, f1)
 
 
-def _tool_names(message: Mapping[str, Any]) -> list[str]:
-    names = []
-    for call in message.get("tool_calls") or ():
-        fn = call.get("function", call)
-        names.append(fn.get("name", ""))
-    return names
+def _turn_outputs(
+    message: Mapping[str, Any], follows: Sequence[Mapping[str, Any]]
+) -> tuple[list[tuple[str, str]], bool]:
+    """The ``(tool name, output)`` pairs of an assistant turn, and whether it was a tool turn.
+
+    Outputs are paired with the turn's ``tool_calls`` by ``tool_call_id`` when the messages carry
+    ids (tool messages of calls that failed to parse have ids that no call has, and drop out), else
+    in order. A turn followed by tool messages but without parsed calls is a tool turn whose calls
+    all failed to parse.
+    """
+    calls = [c.get("function", c) | {"id": c.get("id")} for c in message.get("tool_calls") or ()]
+    tools = []
+    for follow in follows:
+        if follow.get("role") != "tool":
+            break
+        tools.append(follow)
+    names = {c["id"]: c.get("name", "") for c in calls if c.get("id")}
+    if names and any(t.get("tool_call_id") in names for t in tools):
+        pairs = [(names[t["tool_call_id"]], str(t.get("content", ""))) for t in tools
+                 if t.get("tool_call_id") in names]
+    else:
+        pairs = [(c.get("name", ""), str(t.get("content", ""))) for c, t in zip(calls, tools, strict=False)]
+    return pairs, bool(calls or tools)
 
 
 def score_trajectory(
@@ -326,8 +345,9 @@ def score_trajectory(
 ) -> TrajectoryScore:
     """Scores a finished transcript (OpenAI-style messages) turn by turn, without running tools.
 
-    Each assistant message's ``tool_calls`` are paired, in order, with the ``tool`` messages that
-    follow it. An assistant message without tool calls is the final answer.
+    Gives the rewards and metrics :class:`toolgym.env.ToolUseEnv` gave when it played the
+    transcript. Each assistant message's ``tool_calls`` (FTRL's ``p``) are paired with the ``tool``
+    messages that follow it; an assistant message followed by no tool message is the final answer.
     """
     match = match or scenario.match
     unsolved = {k: list(v) for k, v in scenario.sub_answers().items()}
@@ -338,16 +358,13 @@ def score_trajectory(
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        names = _tool_names(message)
-        if names:
-            outputs = []
-            for follow in messages[i + 1 :]:
-                if follow.get("role") != "tool":
-                    break
-                outputs.append(str(follow.get("content", "")))
-            calls += len(names)
-            pairs = list(zip(names, outputs, strict=False))
-            turns.append(score_tool_turn(unsolved, pairs, len(names), variant=variant, match=match))
+        pairs, tool_turn = _turn_outputs(message, messages[i + 1 :])
+        if tool_turn:
+            parsed = len(message.get("tool_calls") or ())
+            calls += parsed
+            turns.append(
+                score_tool_turn(unsolved, pairs, parsed, all_malformed=not parsed, variant=variant, match=match)
+            )
         else:
             remaining = sum(len(v) for v in unsolved.values())
             final = score_final_turn(str(message.get("content") or ""), scenario.answer, remaining, match)
