@@ -59,11 +59,15 @@ def evaluate_episodes(
     seeds = list(range(config.eval_seed, config.eval_seed + config.eval_episodes))
     envs = [make_env(config) for _ in range(min(batch_size, len(seeds)))]
     episodes: list[Episode] = []
-    for start in range(0, len(seeds), len(envs)):
-        chunk = seeds[start : start + len(envs)]
-        episodes += rollout(
-            envs[: len(chunk)], generate, tokenizer, seeds=chunk, max_length=config.max_length
-        )
+    try:
+        for start in range(0, len(seeds), len(envs)):
+            chunk = seeds[start : start + len(envs)]
+            episodes += rollout(
+                envs[: len(chunk)], generate, tokenizer, seeds=chunk, max_length=config.max_length
+            )
+    finally:  # sandboxed suites hold a worker process per env
+        for env in envs:
+            env.close()
     return episodes
 
 

@@ -24,7 +24,11 @@ def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[
 
     generate = HFGenerator(model, tokenizer, config.max_new_tokens, config.temperature)
     envs = [make_env(config) for _ in seeds]
-    return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length)
+    try:
+        return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length)
+    finally:  # sandboxed suites hold a worker process per env
+        for env in envs:
+            env.close()
 
 
 def train_iteration(

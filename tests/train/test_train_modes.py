@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SMALL_ENV
 
 pytest.importorskip("toolgym.oracle")
 
@@ -16,7 +17,7 @@ def small_config(tmp_path, **overrides) -> ToolGymTrainConfig:
     base = dict(
         output_dir=str(tmp_path),
         env_id="ToolGym/SingleHop-v0",
-        env_kwargs={"distractors": 1, "optional_params": 0, "rich_types": False},
+        env_kwargs=SMALL_ENV,
         max_turns=3,
         iterations=1,
         episodes_per_iteration=2,
