@@ -209,3 +209,14 @@ def test_score_trajectory_gives_the_rewards_and_metrics_the_env_gave(data, seed,
     assert (score.metrics.solved, score.metrics.calls) == (info["solved"], info["calls"])
     assert score.metrics.solve_f1 == pytest.approx(info["solve_f1"])
     assert score.answer_correct == info["answer_correct"]
+
+
+def test_the_oracle_takes_over_an_episode_someone_else_began():
+    env = gym.make("ToolGym/MultiHop-v0")
+    obs, info = env.reset(seed=0)
+    obs, *_ = env.step(call("no_such_tool", {}))
+    agent, done = OracleAgent(env), False
+    while not done:
+        obs, reward, done, truncated, info = env.step(agent.act(obs))
+    assert info["solve_rate"] == 1.0 and info["answer_correct"]
+    assert info["solve_f1"] == pytest.approx(2 * info["solved"] / (info["calls"] + info["sub_answers"]))

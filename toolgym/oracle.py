@@ -89,12 +89,39 @@ class OracleAgent:
         self._cache: tuple[str, list[str]] | None = None
 
     def act(self, observation: dict[str, Any], env: Any = None) -> str:
-        """Returns the next gold turn, judged by how many assistant turns the chat holds."""
+        """Returns the next gold turn.
+
+        For generated scenarios, that is the first dependency level with gold calls not yet made
+        in the chat (so the oracle can take over an episode someone else began), then the answer.
+        Stateful tasks replay their gold actions one a turn, by how many turns were played.
+        """
         env = env if env is not None else self.env
         if env is None:
             raise TypeError("OracleAgent needs the env: OracleAgent(env).act(obs) or act(obs, env).")
         scenario = env.unwrapped.scenario
+        if scenario.task is None:
+            return _next_gold_turn(scenario, observation)
         if self._cache is None or self._cache[0] != scenario.id:
             self._cache = (scenario.id, oracle_turns(scenario))
         turns = self._cache[1]
         return turns[min(turns_taken(observation, scenario), len(turns) - 1)]
+
+
+def _call_key(name: str, arguments: Any) -> str:
+    return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False)
+
+
+def _next_gold_turn(scenario: Scenario, observation: dict[str, Any]) -> str:
+    made = {
+        _call_key(call["function"]["name"], call["function"].get("arguments"))
+        for message in observation["messages"][len(scenario.messages) :]
+        for call in message.get("tool_calls") or ()
+    }
+    for level in _levels(scenario):
+        todo = [scenario.subtasks[i].call for i in level]
+        if any(call is None for call in todo):
+            oracle_turns(scenario)  # raises the InvalidScenario that explains why
+        todo = [call for call in todo if _call_key(call.name, call.arguments) not in made]
+        if todo:
+            return format_calls(todo)
+    return f"<answer>{scenario.answer}</answer>"
