@@ -275,11 +275,11 @@ class ToolUseEnv(gym.Env[dict, Any]):
 
     def _final_turn(self, content: str) -> TurnScore:
         assert self.scenario is not None
-        remaining = sum(len(v) for v in self._unsolved.values())
         if self.scenario.task is not None:
             from toolgym.stateful import score_stateful
 
             return score_stateful(self.scenario.task, self._runner.get_state(), self._messages)
+        remaining = sum(len(v) for v in self._unsolved.values())
         return score_final_turn(content, self.scenario.answer, remaining, self._match)
 
     # -- views -------------------------------------------------------------------------------

@@ -47,7 +47,12 @@ def oracle_turns(scenario: Scenario) -> list[str]:
         outputs = "; ".join(scenario.task.outputs)
         final = f"Done. {outputs}" if outputs else "Done."
         return [format_calls([call]) for call in scenario.task.actions] + [final]
-    turns = []
+    return [format_calls(calls) for calls in _gold_levels(scenario)] + [_answer(scenario)]
+
+
+def _gold_levels(scenario: Scenario) -> list[list[ToolCall]]:
+    """The gold calls grouped by dependency level; raises when a sub-task has none."""
+    levels = []
     for level in _levels(scenario):
         calls = [scenario.subtasks[i].call for i in level]
         if any(call is None for call in calls):
@@ -56,9 +61,12 @@ def oracle_turns(scenario: Scenario) -> list[str]:
                 "do; the oracle cannot play it. Evaluate it with another agent (random, hf:PATH, "
                 "openai:MODEL)."
             )
-        turns.append(format_calls(calls))
-    turns.append(f"<answer>{scenario.answer}</answer>")
-    return turns
+        levels.append(calls)
+    return levels
+
+
+def _answer(scenario: Scenario) -> str:
+    return f"<answer>{scenario.answer}</answer>"
 
 
 def turns_taken(observation: dict[str, Any], scenario: Scenario) -> int:
@@ -117,11 +125,8 @@ def _next_gold_turn(scenario: Scenario, observation: dict[str, Any]) -> str:
         for message in observation["messages"][len(scenario.messages) :]
         for call in message.get("tool_calls") or ()
     }
-    for level in _levels(scenario):
-        todo = [scenario.subtasks[i].call for i in level]
-        if any(call is None for call in todo):
-            oracle_turns(scenario)  # raises the InvalidScenario that explains why
-        todo = [call for call in todo if _call_key(call.name, call.arguments) not in made]
+    for calls in _gold_levels(scenario):
+        todo = [call for call in calls if _call_key(call.name, call.arguments) not in made]
         if todo:
             return format_calls(todo)
-    return f"<answer>{scenario.answer}</answer>"
+    return _answer(scenario)
