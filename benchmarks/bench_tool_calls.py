@@ -3,7 +3,9 @@
 (a) FTRL's way: ``exec`` the source on every call in a fresh namespace, under a thread-based 10 s
     timeout like the ``func_timeout`` package (one thread per call, joined with a timeout);
 (b) ToolGym's :class:`~toolgym.tools.sandbox.SandboxRuntime`: one runtime, ``reset`` per
-    environment, each tool called through the worker process;
+    environment, each tool called through the worker process; once per isolation
+    (``process`` and ``os``, i.e. bubblewrap), side by side, plus (b') the same with the worker
+    reused across environments;
 (c) in-process exec-once: compile and exec once per environment, call the function directly
     (no isolation: the baseline for trusted code).
 
@@ -12,8 +14,11 @@ from its schema (required parameters only: first enum value, else a default per 
 holds no gold calls, so the outputs are mostly the tools' own validation messages, which is fine:
 a tool that answers, even with an error message of its own, is *callable*.
 
+It also times the zygote's start-up per isolation (from ``SandboxRuntime(...)`` to its first
+loaded worker) and counts the tools whose output differs between the isolations.
+
 Usage:
-    python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 3] [--json]
+    python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 3] [--isolation process os] [--json]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import contextlib
 import io
 import json
+import statistics
 import sys
 import threading
 import time
@@ -31,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from toolgym.tools._bubblewrap import bwrap_problem  # noqa: E402
 from toolgym.tools.sandbox import SandboxRuntime  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/ftrl_test.jsonl"
@@ -199,18 +206,95 @@ def sweep_sandbox(
             timing["calls"] += 1
             for phase in ("first", "repeat"):  # the first call also runs the tool's module body
                 start = time.perf_counter()
-                outputs[(env_index, name)] = runtime.call(name, arguments)
+                outputs[(env_index, name)] = runtime.call(name, arguments).text
                 timing[phase] += time.perf_counter() - start
     timing["episode"] = timing["setup"] + timing["first"]
     return timing
 
 
-LABELS = {
-    "ftrl": "(a) FTRL: exec + thread per call",
-    "sandbox": "(b) SandboxRuntime",
-    "sandbox_reuse": "(b') same, worker reused",
-    "inprocess": "(c) in-process, exec once",
-}
+def zygote_start_ms(isolation: str, starts: int) -> float:
+    """Median ms from ``SandboxRuntime(...)`` until its first worker has loaded (empty codes)."""
+    times = []
+    for _ in range(starts):
+        start = time.perf_counter()
+        with SandboxRuntime({}, isolation=isolation) as runtime:
+            _ = runtime.limits_missing  # waits for the zygote, its first fork and the load
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def available_isolations(requested: list[str]) -> list[str]:
+    """The requested isolations this machine can run (``os`` needs bubblewrap)."""
+    problem = bwrap_problem()
+    if "os" in requested and problem is not None:
+        print(f"isolation 'os' skipped: {problem}", file=sys.stderr)
+    return [i for i in requested if i != "os" or problem is None]
+
+
+def labels(isolations: list[str]) -> dict[str, str]:
+    """Path key -> label, the sandbox paths once per isolation."""
+    paths = {"ftrl": "(a) FTRL: exec + thread per call"}
+    for isolation in isolations:
+        paths[f"sandbox_{isolation}"] = f"(b) SandboxRuntime, isolation={isolation}"
+        paths[f"reuse_{isolation}"] = f"(b') same, worker reused, {isolation}"
+    paths["inprocess"] = "(c) in-process, exec once"
+    return paths
+
+
+def run_sweeps(environments: list[dict], isolations: list[str], repeat: int) -> dict:
+    """All paths, interleaved ``repeat`` times so that machine noise hits them alike."""
+    runtimes = {}
+    for isolation in isolations:
+        runtimes[f"sandbox_{isolation}"] = SandboxRuntime({}, timeout=10.0, isolation=isolation)
+        runtimes[f"reuse_{isolation}"] = SandboxRuntime(
+            {}, timeout=10.0, isolation=isolation, fresh_worker_per_episode=False
+        )
+    with contextlib.ExitStack() as stack, contextlib.redirect_stdout(io.StringIO()):
+        for runtime in runtimes.values():
+            stack.enter_context(runtime)
+        outputs = {key: {} for key in runtimes}
+        for key, runtime in runtimes.items():  # warm-up and probe
+            sweep_sandbox(runtime, environments, outputs[key])
+        first = outputs[f"sandbox_{isolations[0]}"]
+        skip = {key for key, out in first.items() if "timed out after" in out or "crashed" in out}
+        runs: dict[str, list[dict]] = {path: [] for path in labels(isolations)}
+        for _ in range(repeat):
+            runs["ftrl"].append(sweep_ftrl(environments, skip))
+            for key, runtime in runtimes.items():
+                runs[key].append(sweep_sandbox(runtime, environments, {}))
+            runs["inprocess"].append(sweep_inprocess(environments, skip))
+        restarts = sum(runtime.restarts for runtime in runtimes.values())
+    differ = {
+        isolation: sum(outputs[f"sandbox_{isolation}"][k] != out for k, out in first.items())
+        for isolation in isolations
+    }
+    return {"runs": runs, "outputs": first, "restarts": restarts, "outputs_differ": differ}
+
+
+def summarize(runs: dict[str, list[dict]], environments: int) -> dict:
+    """Calls per second per phase, and ms per episode / us per call, best sweep of each path."""
+    rates, per_episode_ms, per_call_us = {}, {}, {}
+    for path, timings in runs.items():
+        calls = timings[0]["calls"]
+        best = {phase: min(t[phase] for t in timings) for phase in ("episode", "first", "repeat")}
+        rates[path] = {phase: calls / seconds for phase, seconds in best.items()}
+        per_episode_ms[path] = best["episode"] / environments * 1e3
+        per_call_us[path] = best["repeat"] / calls * 1e6
+    setup_ms = {
+        path: min(t["setup"] for t in timings) / environments * 1e3
+        for path, timings in runs.items()
+        if "setup" in timings[0]
+    }
+    return {
+        "calls_per_second": rates,
+        "ratio_over_ftrl": {
+            path: {phase: rate / rates["ftrl"][phase] for phase, rate in phases.items()}
+            for path, phases in rates.items()
+        },
+        "episode_ms": per_episode_ms,
+        "repeat_call_us": per_call_us,
+        "setup_ms_per_environment": setup_ms,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -219,50 +303,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="timed sweeps per path (best is kept)"
     )
+    parser.add_argument(
+        "--isolation",
+        nargs="+",
+        default=["process", "os"],
+        choices=["process", "os"],
+        help="sandbox isolations to compare side by side (os needs bubblewrap)",
+    )
+    parser.add_argument("--starts", type=int, default=10, help="zygote starts timed per isolation")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     environments = load_environments(args.data)
-    n_tools = sum(len(env["calls"]) for env in environments)
-
-    reuse = SandboxRuntime({}, timeout=10.0, fresh_worker_per_episode=False)
-    with (
-        SandboxRuntime({}, timeout=10.0) as runtime,
-        reuse,
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        outputs: dict = {}
-        sweep_sandbox(runtime, environments, outputs)  # warm-up and probe
-        skip = {key for key, out in outputs.items() if "timed out after" in out or "crashed" in out}
-        counts = classify(environments, outputs)
-        runs: dict[str, list[dict]] = {path: [] for path in LABELS}
-        for _ in range(args.repeat):
-            runs["ftrl"].append(sweep_ftrl(environments, skip))
-            runs["sandbox"].append(sweep_sandbox(runtime, environments, outputs))
-            runs["sandbox_reuse"].append(sweep_sandbox(reuse, environments, {}))
-            runs["inprocess"].append(sweep_inprocess(environments, skip))
-        restarts = runtime.restarts + reuse.restarts
-
-    rates = {}
-    for path, timings in runs.items():
-        calls = timings[0]["calls"]
-        rates[path] = {
-            phase: calls / min(t[phase] for t in timings)
-            for phase in ("episode", "first", "repeat")
-        }
-    setup_ms = {
-        path: min(t["setup"] for t in runs[path]) / len(environments) * 1e3
-        for path in ("sandbox", "sandbox_reuse", "inprocess")
-    }
+    isolations = available_isolations(args.isolation)
+    for isolation in isolations:
+        zygote_start_ms(isolation, 1)  # warm-up: the bwrap probe runs once per process
+    zygote_ms = {isolation: zygote_start_ms(isolation, args.starts) for isolation in isolations}
+    sweeps = run_sweeps(environments, isolations, args.repeat)
+    with contextlib.redirect_stdout(io.StringIO()):  # some tools print
+        counts = classify(environments, sweeps["outputs"])
     result = {
         "environments": len(environments),
-        "tools": n_tools,
-        "calls_per_second": rates,
-        "ratio_over_ftrl": {
-            path: {phase: rate / rates["ftrl"][phase] for phase, rate in phases.items()}
-            for path, phases in rates.items()
-        },
-        "setup_ms_per_environment": setup_ms,
-        "sandbox_restarts": restarts,
+        "tools": sum(len(env["calls"]) for env in environments),
+        "isolations": isolations,
+        **summarize(sweeps["runs"], len(environments)),
+        "zygote_start_ms": zygote_ms,
+        "outputs_differ_from_first_isolation": sweeps["outputs_differ"],
+        "sandbox_restarts": sweeps["restarts"],
         "callable": sum(v for k, v in counts.items() if k.startswith("callable")),
         "outcomes": dict(sorted(counts.items())),
         "repeat": args.repeat,
@@ -276,25 +342,34 @@ def main(argv: list[str] | None = None) -> None:
 def print_table(result: dict) -> None:
     rates, ratios = result["calls_per_second"], result["ratio_over_ftrl"]
     print(
-        f"{result['environments']} environments, {result['tools']} tools, best of {result['repeat']} sweeps"
+        f"{result['environments']} environments, {result['tools']} tools, "
+        f"best of {result['repeat']} sweeps"
     )
     print(
         "calls/s (x FTRL). episode: setup + each tool once; first / repeat: a tool's 1st / 2nd call"
     )
-    print(f"{'path':<36}{'episode':>18}{'first call':>18}{'repeat call':>18}")
-    for path, label in LABELS.items():
+    print(f"{'path':<44}{'episode':>18}{'first call':>18}{'repeat call':>18}{'ms/episode':>12}")
+    for path, label in labels(result["isolations"]).items():
         cells = "".join(
-            f"{rates[path][p]:>10,.0f} ({ratios[path][p]:>4.2f})"
+            f"{rates[path][p]:>10,.0f} ({ratios[path][p]:>5.2f})"
             for p in ("episode", "first", "repeat")
         )
-        print(f"{label:<36}{cells}")
+        print(f"{label:<44}{cells}{result['episode_ms'][path]:>12.2f}")
     setup = result["setup_ms_per_environment"]
+    print("setup per environment (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in setup.items()))
     print(
-        f"setup per environment: sandbox reset {setup['sandbox']:.2f} ms (fresh worker + compile), "
-        f"reused worker {setup['sandbox_reuse']:.2f} ms, in-process compile+exec {setup['inprocess']:.2f} ms"
+        "zygote start-up (ms, median): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result["zygote_start_ms"].items())
+    )
+    if "os" in result["isolations"] and "process" in result["isolations"]:
+        ms = result["episode_ms"]
+        print(f"os / process per episode: {ms['sandbox_os'] / ms['sandbox_process']:.3f}")
+    print(
+        f"outputs that differ from the first isolation: {result['outputs_differ_from_first_isolation']}"
     )
     print(
-        f"callable tools: {result['callable']}/{result['tools']}; sandbox restarts: {result['sandbox_restarts']}"
+        f"callable tools: {result['callable']}/{result['tools']}; "
+        f"sandbox restarts: {result['sandbox_restarts']}"
     )
     for outcome, count in result["outcomes"].items():
         print(f"  {outcome:<40}{count:>6}")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import toolgym
 from toolgym.error import InvalidKnob, ToolGymError
+from toolgym.evaluate import reset_to_prefix
 from toolgym.oracle import OracleAgent, oracle_turns
 from toolgym.reward import score_trajectory
 from toolgym.suites import save_suite
@@ -145,9 +146,29 @@ def test_replay_resumes_an_episode_at_a_prefix_with_the_same_rewards():
     obs, rewards, _ = play_oracle(env, 5)
     actions = [m for m in obs["messages"] if m["role"] == "assistant"]
     scenario = env.unwrapped.scenario
-    env.reset(options={"scenario": scenario, "replay": actions[:-1]})
+    reset_to_prefix(env, actions[:-1], options={"scenario": scenario})
     _, reward, terminated, _, info = env.step(actions[-1])
     assert terminated and reward == rewards[-1] and info["answer_correct"]
+
+
+def test_replayed_turns_count_towards_the_turn_limit():
+    env = gym.make("ToolGym/SingleHop-v0", max_episode_steps=3)
+    useless = call("no_such_tool", {})
+    reset_to_prefix(env, [useless, useless], seed=0)
+    *_, terminated, truncated, info = env.step(useless)
+    assert truncated and not terminated and info["turn"] == 3
+    with pytest.raises(ToolGymError, match="ended at turn 3"):
+        reset_to_prefix(env, [useless] * 4, seed=0)
+    with pytest.raises(InvalidKnob, match="reset_to_prefix"):
+        env.reset(options={"replay": [useless]})
+
+
+def test_tool_messages_say_whether_the_call_worked():
+    env = gym.make("ToolGym/SingleHop-v0")
+    env.reset(seed=0)
+    gold = env.unwrapped.scenario.subtasks[0].call
+    obs, *_ = env.step(call(gold.name, gold.arguments) + call("no_such_tool", {}))
+    assert [m["ok"] for m in obs["messages"][-2:]] == [True, False]
 
 
 def test_stepping_after_the_end_raises():
@@ -220,3 +241,36 @@ def test_the_oracle_takes_over_an_episode_someone_else_began():
         obs, reward, done, truncated, info = env.step(agent.act(obs))
     assert info["solve_rate"] == 1.0 and info["answer_correct"]
     assert info["solve_f1"] == pytest.approx(2 * info["solved"] / (info["calls"] + info["sub_answers"]))
+
+
+def test_a_tool_call_inside_a_think_block_is_reasoning_never_run():
+    env = gym.make("ToolGym/SingleHop-v0")
+    env.reset(seed=0)
+    gold = env.unwrapped.scenario.subtasks[0].call
+    action = f"<think>Maybe {call(gold.name, gold.arguments)}?</think><answer>no idea</answer>"
+    obs, reward, terminated, _, info = env.step(action)
+    last = obs["messages"][-1]
+    assert terminated and info["calls"] == 0 and reward == 0.0
+    assert last["content"] == "<answer>no idea</answer>" and gold.name in last["reasoning_content"]
+
+
+def test_reasoning_before_a_call_is_kept_apart_and_the_call_runs():
+    env = gym.make("ToolGym/SingleHop-v0")
+    env.reset(seed=0)
+    gold = env.unwrapped.scenario.subtasks[0].call
+    obs, reward, terminated, _, info = env.step("<think>Look it up.</think>" + call(gold.name, gold.arguments))
+    assistant = obs["messages"][-2]
+    assert not terminated and info["calls"] == 1 and reward == 1.0
+    assert assistant["reasoning_content"] == "Look it up." and "<think>" not in assistant["content"]
+    obs, *_ = env.step({"role": "assistant", "content": "</think><answer>x</answer>", "reasoning_content": "r"})
+    assert obs["messages"][-1]["reasoning_content"] == "r" and obs["messages"][-1]["content"] == "<answer>x</answer>"
+
+
+def test_the_max_turns_knob_and_a_scenarios_own_limit_truncate():
+    env = gym.make("ToolGym/SingleHop-v0", max_turns=2)
+    env.reset(seed=0)
+    assert env.step(call("no_such_tool", {}))[3] is False
+    assert env.step(call("no_such_tool", {}))[3] is True
+    env = gym.make("ToolGym/Suite-v0", scenarios=[toolgym.generate_suite(1, seed=0)[0].model_copy(update={"max_turns": 1})])
+    env.reset()
+    assert env.step(call("no_such_tool", {}))[3] is True

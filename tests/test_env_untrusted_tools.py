@@ -6,6 +6,7 @@ import gymnasium as gym
 import pytest
 
 import toolgym  # noqa: F401
+from toolgym.error import InvalidKnob
 from toolgym.scenario import Scenario, SourceImpl, SubTask, Tool, ToolDoc
 
 CODES = {
@@ -55,3 +56,20 @@ def test_a_failing_and_a_good_call_in_one_turn_score_together(env):
     obs, reward, *_ = env.step(call("crashes") + call("lookup"))
     assert reward == pytest.approx(2 * 1 / 3)
     assert "Ada Moss" in obs["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize("isolation", ["process", "auto"])
+def test_the_sandbox_isolation_is_an_env_option(isolation):
+    env = gym.make("ToolGym/Suite-v0", scenarios=[scenario()], sandbox={"isolation": isolation})
+    try:
+        env.reset(seed=0)
+        obs, reward, *_ = env.step(call("lookup"))
+        assert "Ada Moss" in obs["messages"][-1]["content"] and reward == 1.0
+    finally:
+        env.close()
+
+
+def test_an_unknown_sandbox_isolation_raises_with_a_fix():
+    with pytest.raises(InvalidKnob, match="Did you mean 'os'"):
+        env = gym.make("ToolGym/Suite-v0", scenarios=[scenario()], sandbox={"isolation": "oss"})
+        env.reset(seed=0)

@@ -33,7 +33,8 @@ def generated():
 def test_the_oracle_solves_a_generated_suite_perfectly(generated):
     report = evaluate(generated, OracleAgent(), progress=False)
     assert report.overall == {"solve_precision": 1.0, "solve_rate": 1.0, "solve_f1": 1.0,
-                              "answer_accuracy": 1.0, "pass_rate": None, "episodes": 8}
+                              "answer_accuracy": 1.0, "pass_rate": None, "tool_selection": None,
+                              "parameter_identification": None, "content_filling": None, "episodes": 8}
     assert sum(s["episodes"] for s in report.by_shape.values()) == 8
     assert list(report.by_shape) == [s for s in toolgym.SHAPES if s in report.by_shape]
     assert {e["scenario_id"] for e in report.episodes} == {s.id for s in generated}

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import toolgym
 from toolgym.agents import sample_arguments
 from toolgym.error import InvalidScenario
-from toolgym.ftrl import FTRL_KEYS, scenario_from_ftrl, scenario_to_ftrl, to_hf_dataset
+from toolgym.ftrl import FTRL_KEYS, scenario_from_ftrl, scenario_to_ftrl
 from toolgym.oracle import format_calls
 from toolgym.reward import REWARD_VARIANTS, score_trajectory
 from toolgym.scenario import Scenario, SourceImpl, ToolCall
@@ -127,6 +127,15 @@ def test_a_row_with_a_broken_field_is_refused_with_its_name():
         scenario_from_ftrl(make_row(["f"], {"f": ["x"]}, "x", messages="hi"))
 
 
+def test_stateful_rows_and_scenarios_belong_to_another_format(shop_suite):
+    row = json.loads(shop_suite.read_text().splitlines()[0])
+    with pytest.raises(InvalidScenario, match="FTRL field 'messages'"):
+        scenario_from_ftrl(row)
+    stateful_scenario = toolgym.load_suite(shop_suite)[0]
+    with pytest.raises(InvalidScenario, match="scenario_to_row"):
+        scenario_to_ftrl(stateful_scenario)
+
+
 def test_a_generated_scenario_becomes_a_row_whose_tools_answer_the_gold_calls():
     scenario = toolgym.generate_suite(1, seed=5)[0]
     row = scenario_to_ftrl(scenario)
@@ -144,16 +153,6 @@ def test_a_generated_scenario_becomes_a_row_whose_tools_answer_the_gold_calls():
         *_, info = env.step(format_calls([sub.call]))
     assert info["solved"] == info["sub_answers"] == len(scenario.subtasks)
     env.close()
-
-
-def test_to_hf_dataset_holds_conversational_prompts_and_the_scenario():
-    pytest.importorskip("datasets")
-    scenarios = toolgym.generate_suite(3, seed=1)
-    ds = to_hf_dataset(scenarios)
-    assert len(ds) == 3
-    assert ds[0]["prompt"] == [{"role": m["role"], "content": m["content"]} for m in scenarios[0].messages]
-    assert json.loads(ds[1]["tools"]) == scenarios[1].tool_docs
-    assert Scenario.model_validate_json(ds[2]["scenario"]) == scenarios[2]
 
 
 # -- any FTRL-like row survives FTRL -> Scenario -> FTRL ----------------------------------------

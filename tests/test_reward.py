@@ -1,3 +1,5 @@
+from dataclasses import astuple
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from toolgym.reward import (
     score_tool_turn,
     tool_turn_reward,
 )
+from toolgym.tools.result import ToolResult
 
 
 def test_numbers_are_normalized_whatever_their_format():
@@ -55,14 +58,20 @@ def test_an_unknown_variant_is_refused_with_a_suggestion():
 
 def test_one_call_obtains_at_most_one_sub_answer():
     unsolved = {"t": ["a", "b"]}
-    assert credit_outputs(unsolved, [("t", "a b")]) == 1
+    assert credit_outputs(unsolved, [("t", ToolResult("a b"))]) == 1
     assert unsolved == {"t": ["b"]}
 
 
-def test_error_outputs_obtain_nothing_in_strict_mode():
+def test_failed_calls_obtain_nothing_in_strict_mode():
     unsolved = {"t": ["Paris"]}
-    assert credit_outputs(unsolved, [("t", "Error: 'Paris' is not of type 'integer'")]) == 0
-    assert credit_outputs(unsolved, [("t", "Error: 'Paris' is not of type 'integer'")], "ftrl") == 1
+    failed = ToolResult.error("'Paris' is not of type 'integer'")
+    assert credit_outputs(unsolved, [("t", failed)]) == 0
+    assert credit_outputs(unsolved, [("t", failed)], "ftrl") == 1  # FTRL reads the text alone
+
+
+def test_a_tool_that_succeeds_with_error_like_text_is_credited():
+    unsolved = {"t": ["Paris"]}
+    assert credit_outputs(unsolved, [("t", ToolResult("Error: none. Capital: Paris"))]) == 1
 
 
 def test_final_turn_rewards():
@@ -77,9 +86,26 @@ def test_a_turn_of_malformed_calls_scores_the_penalty():
     assert score_tool_turn({}, [], 2, all_malformed=True).reward == -0.3
 
 
-@given(st.integers(0, 50), st.integers(0, 50), st.integers(1, 50))
-def test_episode_metrics_match_ftrl_formulas(solved, calls, total):
+@st.composite
+def _counts(draw):
+    """(solved, calls, sub-answers) of a real episode: a call solves at most one sub-answer."""
+    total = draw(st.integers(1, 40))
+    calls = draw(st.integers(0, 60))
+    return draw(st.integers(0, min(calls, total))), calls, total
+
+
+def test_episode_metrics_on_hand_worked_episodes():
+    assert astuple(episode_metrics(0, 0, 3)) == (0, 0, 3, 1.0, 0.0, 0.0)  # no call: Solve-P 1, as FTRL
+    assert astuple(episode_metrics(2, 4, 2))[3:] == (0.5, 1.0, 2 / 3)
+    assert astuple(episode_metrics(3, 3, 3))[3:] == (1.0, 1.0, 1.0)
+
+
+@given(_counts())
+def test_solve_f1_is_the_harmonic_mean_of_solve_p_and_solve_r(counts):
+    solved, calls, total = counts
     m = episode_metrics(solved, calls, total)
-    assert m.solve_precision == (solved / calls if calls else 1.0)
-    assert m.solve_rate == solved / total
-    assert m.solve_f1 == 2 * solved / (calls + total)
+    assert 0.0 <= m.solve_precision <= 1.0 and 0.0 <= m.solve_rate <= 1.0 and 0.0 <= m.solve_f1 <= 1.0
+    if solved:
+        harmonic = 2 * m.solve_precision * m.solve_rate / (m.solve_precision + m.solve_rate)
+        assert abs(m.solve_f1 - harmonic) < 1e-12
+    assert (m.solve_f1 == 1.0) == (solved == calls == total)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import gymnasium as gym
 import pytest
@@ -13,8 +14,10 @@ from toolgym.scenario import ToolCall
 from toolgym.stateful import (
     fresh_state,
     gold_hash,
+    load_domain,
+    passes,
+    replay,
     scenario_from_stateful_row,
-    score_stateful,
     state_hash,
     stateful_to_row,
 )
@@ -110,14 +113,14 @@ def test_a_required_output_must_be_said(env, shop):
     assert play(env, 3, [call("get_product", product_id="P3"), "There are 12 in stock."])[1] == 1.0
 
 
-def test_score_stateful_reads_outputs_lowercased_without_commas(shop):
+def test_passing_reads_outputs_lowercased_without_commas(shop):
     task = shop[2].task.model_copy(update={"outputs": ("1000",)})
     final = json.loads(json.dumps(fresh_state(task)))
     final["orders"]["#W001"].update(status="cancelled", cancel_reason="ordered by mistake")
     final["products"]["P1"]["stock"] += 2
     said = [{"role": "assistant", "content": "You paid $1,000."}]
-    assert score_stateful(task, final, said).reward == 1.0
-    assert score_stateful(task, final, [{"role": "user", "content": "1000"}]).reward == 0.0
+    assert passes(task, final, said)
+    assert not passes(task, final, [{"role": "user", "content": "1000"}])
 
 
 def test_the_gold_hash_is_computed_once_per_task(shop, monkeypatch):
@@ -127,6 +130,45 @@ def test_the_gold_hash_is_computed_once_per_task(shop, monkeypatch):
     monkeypatch.setattr(stateful, "replay", lambda *a, **k: replays.append(1) or original(*a, **k))
     assert gold_hash(task) == gold_hash(task)
     assert len(replays) == 1
+
+
+@pytest.fixture
+def shop_copy(tmp_path, shop_suite):
+    """The shop suite and its domain, copied to tmp_path, free to change."""
+    shutil.copytree(shop_suite.parent, tmp_path / "fixtures")
+    return tmp_path / "fixtures" / shop_suite.name
+
+
+def test_a_data_file_changed_on_disk_is_scored_anew_not_from_a_cache(shop_copy):
+    task = load_suite(shop_copy)[0].task
+    before = gold_hash(task)
+    orders_file = shop_copy.parent / "shop" / "orders" / "orders.json"
+    orders = json.loads(orders_file.read_text())
+    orders["#W001"]["note"] = "changed on disk"
+    orders_file.write_text(json.dumps(orders))
+    final = replay(task, task.actions)
+    assert final["orders"]["#W001"]["note"] == "changed on disk"
+    assert gold_hash(task) == state_hash(final) != before
+    assert passes(task, final, [])
+    (orders_file.parent / "extra.json").write_text('{"k": 1}')  # a new data file
+    assert fresh_state(task)["extra"] == {"k": 1}
+    assert gold_hash(task) != state_hash(final)
+
+
+def test_changed_codes_and_tools_are_read_anew(shop_copy):
+    domain = shop_copy.parent / "shop" / "orders"
+    task = load_suite(shop_copy)[0].task
+    before = gold_hash(task)
+    codes = json.loads((domain / "codes.json").read_text())
+    codes["cancel_order"] = codes["cancel_order"].replace('"cancelled"', '"canceled"')
+    (domain / "codes.json").write_text(json.dumps(codes))
+    assert load_domain(domain).codes == codes
+    assert gold_hash(task) != before
+    assert replay(task, task.actions)["orders"]["#W001"]["status"] == "canceled"
+    tools = json.loads((domain / "tools.json").read_text())
+    tools[0]["function"]["description"] = "A new description."
+    (domain / "tools.json").write_text(json.dumps(tools))
+    assert load_suite(shop_copy)[0].tools[0].doc.description == "A new description."
 
 
 def test_gold_actions_replay_in_the_sandbox_not_in_this_process(tmp_path):

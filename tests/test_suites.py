@@ -1,6 +1,10 @@
 """Suite files: JSONL and Parquet, ToolGym and FTRL rows, clear errors, and the paper's test set."""
 
+import ast
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -8,12 +12,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import toolgym
+from toolgym import suites
 from toolgym.agents import sample_arguments
-from toolgym.error import SuiteError
+from toolgym.error import InvalidScenario, SuiteError
 from toolgym.ftrl import scenario_to_ftrl
 from toolgym.oracle import format_calls
-from toolgym.scenario import ToolCall
-from toolgym.suites import load_suite, save_suite
+from toolgym.scenario import Scenario, ToolCall
+from toolgym.suites import (
+    FORMATS,
+    RowFormat,
+    load_suite,
+    save_suite,
+    scenario_to_row,
+    to_hf_dataset,
+)
 
 SANDBOX_FAILURES = ("unknown tool", "timed out", "crashed", "broke the sandbox", "exceeded the",
                     "is not defined by the tool's code", "MemoryError")
@@ -22,6 +34,13 @@ SANDBOX_FAILURES = ("unknown tool", "timed out", "crashed", "broke the sandbox",
 @pytest.fixture(scope="module")
 def generated():
     return toolgym.generate_suite(6, seed=2)
+
+
+@pytest.fixture
+def shop_copy(tmp_path, shop_suite):
+    """The shop suite and its domain, copied to tmp_path: tests never write into the repository."""
+    shutil.copytree(shop_suite.parent, tmp_path / "fixtures")
+    return tmp_path / "fixtures" / shop_suite.name
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
@@ -57,17 +76,77 @@ def test_an_unknown_format_is_refused_with_a_suggestion(tmp_path, generated):
         save_suite(generated, tmp_path / "x.jsonl", format="frtl")
 
 
-def test_a_stateful_suite_saved_elsewhere_still_finds_its_domain(tmp_path, shop_suite):
-    scenarios = load_suite(shop_suite)
+def test_a_stateful_suite_saved_elsewhere_still_finds_its_domain(tmp_path, shop_copy):
+    scenarios = load_suite(shop_copy)
     out = tmp_path / "elsewhere" / "shop_copy.jsonl"
     save_suite(scenarios, out, format="ftrl")
     assert [s.task for s in load_suite(out)] == [s.task for s in scenarios]
-    save_suite(scenarios, shop_suite.parent / "tmp_same_dir.jsonl", format="ftrl")
-    try:
-        same = (shop_suite.parent / "tmp_same_dir.jsonl").read_text()
-        assert same == shop_suite.read_text()  # beside the domain: the rows come back unchanged
-    finally:
-        (shop_suite.parent / "tmp_same_dir.jsonl").unlink()
+    assert json.loads(out.read_text().splitlines()[0])["data_source"] == "../fixtures/shop/orders"
+    same_dir = shop_copy.parent / "same_dir.jsonl"
+    save_suite(scenarios, same_dir, format="ftrl")
+    assert same_dir.read_text() == shop_copy.read_text()  # beside the domain: the rows come back unchanged
+
+
+def test_scenario_to_row_writes_each_scenario_in_its_kind_of_row(shop_suite, generated):
+    stateful_row = scenario_to_row(load_suite(shop_suite)[0], "ftrl")
+    assert stateful_row == json.loads(shop_suite.read_text().splitlines()[0])
+    assert "codes" in scenario_to_row(generated[0], "ftrl")
+    assert scenario_to_row(generated[0]) == generated[0].model_dump(mode="json")
+    with pytest.raises(SuiteError, match="Did you mean 'ftrl'"):
+        scenario_to_row(generated[0], "frtl")
+
+
+def test_a_new_row_format_is_one_entry_in_the_table(tmp_path, generated, monkeypatch):
+    def read(row, *, base_dir=None):
+        return Scenario.model_validate_json(row["mine"])
+
+    def write(scenario, *, base_dir=None):
+        return {"mine": scenario.model_dump_json()}
+
+    entry = RowFormat("mine", lambda row: "mine" in row, read, write)
+    monkeypatch.setattr(suites, "ROW_FORMATS", (entry, *suites.ROW_FORMATS))
+    monkeypatch.setattr(suites, "FORMATS", (*FORMATS, "mine"))
+    path = tmp_path / "mine.jsonl"
+    save_suite(generated, path, format="mine")
+    assert json.loads(path.read_text().splitlines()[0]) == {"mine": generated[0].model_dump_json()}
+    assert load_suite(path) == generated
+
+
+def test_to_hf_dataset_holds_conversational_prompts_and_the_scenario(tmp_path):
+    pytest.importorskip("datasets")
+    scenarios = toolgym.generate_suite(3, seed=1)
+    ds = to_hf_dataset(scenarios)
+    assert len(ds) == 3
+    assert ds[0]["prompt"] == [{"role": m["role"], "content": m["content"]} for m in scenarios[0].messages]
+    assert json.loads(ds[1]["tools"]) == scenarios[1].tool_docs
+    assert Scenario.model_validate_json(ds[2]["scenario"]) == scenarios[2]
+    ds.to_parquet(str(tmp_path / "ds.parquet"))
+    assert load_suite(tmp_path / "ds.parquet") == scenarios  # the dataset is a suite file too
+
+
+def imported_modules(module) -> set[str]:
+    """Every module that ``module``'s source imports, at the top or inside functions."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.update([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
+    return names
+
+
+def test_the_row_format_modules_know_nothing_of_each_other_nor_of_the_dispatcher():
+    formats = {fmt.read.__module__ for fmt in suites.ROW_FORMATS} - {"toolgym.suites"}
+    assert formats == {"toolgym.ftrl", "toolgym.stateful", "toolgym.rotbench", "toolgym.toolhop"}
+    for name in formats:
+        assert not imported_modules(sys.modules[name]) & (formats | {"toolgym.suites"}) - {name}, name
+
+
+def test_a_row_with_a_bookkeeping_column_is_refused():
+    row = {**scenario_to_ftrl(toolgym.generate_suite(1, seed=0)[0]), "ftrl_raw": {}}
+    with pytest.raises(InvalidScenario, match="'ftrl_raw' is reserved"):
+        suites.row_to_scenario(row)
 
 
 BROKEN = {
@@ -83,21 +162,17 @@ BROKEN = {
     "missing_domain": ('{"instruction": "hi", "actions": [], "outputs": [], "data_source": "nowhere/x"}\n',
                        ":1: No domain directory at"),
     "bad_action": ('{"instruction": "hi", "actions": [{"function": {"name": "get_order", "arguments": "{"}}], '
-                   '"outputs": [], "data_source": "shop/orders"}\n', ":1: actions[0]: the arguments are not valid JSON"),
+                   '"outputs": [], "data_source": "shop/orders"}\n', ':1: actions[0] is not a tool call: "arguments" is a string that is not JSON'),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_a_broken_suite_file_raises_a_suite_error_naming_file_and_line(tmp_path, shop_suite, case):
+def test_a_broken_suite_file_raises_a_suite_error_naming_file_and_line(tmp_path, shop_copy, case):
     text, expected = BROKEN[case]
-    directory = shop_suite.parent if case == "bad_action" else tmp_path
-    path = directory / f"tmp_broken_{case}.jsonl"
+    path = shop_copy.parent / f"broken_{case}.jsonl"  # beside the shop domain
     path.write_text(text)
-    try:
-        with pytest.raises(SuiteError) as info:
-            load_suite(path)
-    finally:
-        path.unlink()
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
     assert str(info.value).startswith(f"{path}:")
     assert expected in str(info.value)
 

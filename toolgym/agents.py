@@ -8,7 +8,8 @@ assistant message. :func:`make_agent` builds one from a spec string:
   dependency order, then the answer (:func:`toolgym.oracle.oracle_turns`). Stateful tasks: the
   gold actions one call a turn, then the required outputs.
 * ``random``: seeded random calls built from the tool schemas, then a guess.
-* ``hf:PATH``: a local Hugging Face causal LM, greedy, through its chat template with tools.
+* ``hf:PATH``: a local Hugging Face causal LM, greedy, through its chat template with tools,
+  token-exact and batched as training plays (:class:`toolgym.hf.HFAgent`).
 * ``openai:MODEL``: an OpenAI-compatible chat-completions server (``base_url``), with tools.
 """
 
@@ -32,7 +33,6 @@ from toolgym.scenario import ToolCall
 __all__ = [
     "AGENTS",
     "Agent",
-    "HFAgent",
     "OpenAIAgent",
     "RandomAgent",
     "make_agent",
@@ -54,9 +54,14 @@ _PATTERN_EXAMPLES = ("2024-01-01", "2024-01", "2024", "ABC123", "AB", "12:00", "
 
 
 class Agent(Protocol):
-    """What :func:`toolgym.evaluate.evaluate` plays: one assistant turn per call."""
+    """What :func:`toolgym.evaluate.play_batch` plays: one assistant turn per call.
 
-    def act(self, observation: dict[str, Any], env: Any) -> str | dict[str, Any]:
+    An agent may also have ``act_batch(observations, envs) -> list`` (one turn for each of several
+    episodes at once; models use it to generate a batch) and ``batch_size``. A turn of ``None``
+    gives the episode up.
+    """
+
+    def act(self, observation: dict[str, Any], env: Any) -> str | dict[str, Any] | None:
         """Returns the next assistant turn: raw text or an OpenAI-style message dict."""
         ...
 
@@ -206,44 +211,6 @@ class RandomAgent:
 # -- models ------------------------------------------------------------------------------------
 
 
-class HFAgent:
-    """A local Hugging Face causal LM, prompted through its chat template with the tool docs.
-
-    Args:
-        path: A local model directory (``from_pretrained`` never downloads here).
-        max_new_tokens: Generation budget per turn.
-        device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available.
-    """
-
-    def __init__(self, path: str, max_new_tokens: int = 512, device: str | None = None) -> None:
-        if not os.path.isdir(path):
-            raise InvalidKnob(f"hf:PATH needs a local model directory; {path!r} is not one.")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(self.device).eval()
-        self.max_new_tokens = max_new_tokens
-
-    def act(self, observation: dict[str, Any], env: Any) -> str:
-        import torch
-
-        text = self.tokenizer.apply_chat_template(
-            observation["messages"], tools=observation["tools"] or None,
-            add_generation_prompt=True, tokenize=False,
-        )
-        inputs = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.device)
-        pad = self.tokenizer.pad_token_id
-        with torch.no_grad():
-            out = self.model.generate(
-                **inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
-                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
-            )
-        new = out[0, inputs["input_ids"].shape[1]:]
-        return self.tokenizer.decode(new, skip_special_tokens=True).strip()
-
-
 def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The env's chat in the chat-completions wire format.
 
@@ -281,26 +248,32 @@ class OpenAIAgent:
             else OpenAI's).
         api_key: Bearer token (default: ``$OPENAI_API_KEY``; none for local servers).
         temperature: Sampling temperature (0: greedy).
+        top_p: Nucleus sampling mass.
+        enable_thinking: Sent as ``chat_template_kwargs`` (vLLM's way to switch Qwen3's reasoning).
         max_tokens: Generation budget per turn.
         timeout: Seconds per request.
     """
 
     def __init__(
         self, model: str, base_url: str | None = None, api_key: str | None = None,
-        temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0,
+        temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0, top_p: float = 1.0,
+        enable_thinking: bool | None = None,
     ) -> None:
+        self.enable_thinking = enable_thinking
         self.model = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.temperature, self.max_tokens, self.timeout = temperature, max_tokens, timeout
+        self.temperature, self.max_tokens, self.timeout, self.top_p = temperature, max_tokens, timeout, top_p
 
     def act(self, observation: dict[str, Any], env: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model, "messages": to_openai_messages(observation["messages"]),
-            "temperature": self.temperature, "max_tokens": self.max_tokens,
+            "temperature": self.temperature, "max_tokens": self.max_tokens, "top_p": self.top_p,
         }
         if observation["tools"]:
             body["tools"] = observation["tools"]
+        if self.enable_thinking is not None:  # vLLM and SGLang pass these to the chat template
+            body["chat_template_kwargs"] = {"enable_thinking": self.enable_thinking}
         reply = self._post(body)
         try:
             message = reply["choices"][0]["message"]
@@ -328,9 +301,15 @@ class OpenAIAgent:
 
 def make_agent(
     spec: str, *, seed: int = 0, base_url: str | None = None, api_key: str | None = None,
-    max_new_tokens: int = 512,
+    max_new_tokens: int = 512, batch_size: int = 16, max_length: int = 8192,
+    temperature: float = 0.0, top_p: float = 1.0, enable_thinking: bool | None = None,
 ) -> Agent:
     """Builds an agent from a spec: ``oracle``, ``replay``, ``random``, ``hf:PATH``, ``openai:MODEL``.
+
+    ``max_new_tokens``, ``temperature`` (0: greedy), ``top_p`` and ``enable_thinking`` (the chat
+    template's reasoning switch; for ``openai:``, vLLM's ``chat_template_kwargs``) go to ``hf:``
+    and ``openai:`` agents; ``batch_size`` and ``max_length`` (tokens per episode) apply to ``hf:``, whose
+    sampling ``seed`` seeds.
 
     Raises:
         InvalidKnob: an unknown spec.
@@ -345,7 +324,11 @@ def make_agent(
     if kind == "random" and not rest:
         return RandomAgent(seed)
     if kind == "hf" and rest:
-        return HFAgent(rest, max_new_tokens=max_new_tokens)
+        from toolgym.hf import HFAgent
+
+        return HFAgent.from_path(rest, max_new_tokens=max_new_tokens, batch_size=batch_size, max_length=max_length,
+                                 temperature=temperature, top_p=top_p, seed=seed, enable_thinking=enable_thinking)
     if kind == "openai" and rest:
-        return OpenAIAgent(rest, base_url=base_url, api_key=api_key, max_tokens=max_new_tokens)
+        return OpenAIAgent(rest, base_url=base_url, api_key=api_key, max_tokens=max_new_tokens,
+                           temperature=temperature, top_p=top_p, enable_thinking=enable_thinking)
     raise InvalidKnob(f"Unknown agent {spec!r}; expected one of {', '.join(AGENTS)}." + did_you_mean(kind, AGENTS))

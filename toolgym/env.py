@@ -15,17 +15,12 @@ from typing import Any
 import gymnasium as gym
 
 from toolgym.error import InvalidKnob, ToolGymError, did_you_mean
-from toolgym.reward import (
-    ERROR_PREFIX,
-    REWARD_VARIANTS,
-    TurnScore,
-    episode_metrics,
-    score_final_turn,
-    score_tool_turn,
-)
-from toolgym.scenario import Scenario
+from toolgym.reward import REWARD_VARIANTS, EpisodeScorer, TurnScore, make_scorer
+from toolgym.scenario import ReplyGrading, Scenario, SourceImpl
 from toolgym.spaces import AssistantTurn, Conversation
 from toolgym.tools.parsing import ParsedCall, ParsedTurn, Parser, get_parser, parse_message
+from toolgym.tools.reasoning import split_reasoning
+from toolgym.tools.result import ToolResult
 from toolgym.tools.runtime import ToolRunner
 from toolgym.tools.validation import ArgumentValidator
 
@@ -57,8 +52,13 @@ class ToolUseEnv(gym.Env[dict, Any]):
     was obtained but the answer is wrong, -0.5 when empty, -0.3 for malformed tool calls.
 
     ## Episode End
-    Terminates on a turn without tool calls (the final answer). Truncated by ``TimeLimit`` after
-    ``max_episode_steps`` turns (20 by default, as in FTRL).
+    Terminates on a turn without tool calls (the final answer); a scenario graded on one reply
+    (RoTBench) terminates after that reply. Truncated by ``TimeLimit`` after ``max_episode_steps``
+    turns (20 by default, as in FTRL), and by the env at ``max_turns`` or else the scenario's own
+    limit (FTRL's per-benchmark defaults: ToolHop 9, RoTBench 1, tau-bench 30).
+
+    Text inside ``<think>...</think>`` is reasoning: never parsed for tool calls or answers, kept
+    in the assistant message as ``reasoning_content``.
 
     ## Arguments
     * ``scenarios``: a sequence of scenarios to play (else ``path``, else generated ones).
@@ -68,12 +68,17 @@ class ToolUseEnv(gym.Env[dict, Any]):
     * ``tool_format``: ``"hermes"`` (default) or a callable ``str -> ParsedTurn``.
     * ``max_output_chars``: tool outputs are truncated past this (default 4096).
     * ``sandbox``: options for the sandbox that runs tools given as source (``timeout``, ...).
+    * ``max_turns``: turns per episode for every scenario (default: each scenario's own limit).
     * ``render_mode``: ``"ansi"`` for a text transcript.
     * any knob of :class:`toolgym.generate.GenerateConfig` (``shapes``, ``distractors``, ...).
 
-    ``reset(options=...)`` takes ``{"index": i}`` (a suite's i-th scenario),
-    ``{"scenario": Scenario}`` and ``{"replay": [action, ...]}`` (steps those actions silently, to
-    resume at a prefix of an episode).
+    ``reset(options=...)`` takes ``{"index": i}`` (a suite's i-th scenario) and
+    ``{"scenario": Scenario}``. To resume at a prefix of an episode, use
+    :func:`toolgym.evaluate.reset_to_prefix`, which steps the earlier turns through every wrapper.
+
+    Tool messages carry ``ok`` (False when the call failed: unknown tool, bad arguments, the tool
+    raised or timed out), which chat templates ignore and :func:`toolgym.reward.score_trajectory`
+    reads.
 
     ## Version History
     * v0: initial release.
@@ -91,6 +96,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         tool_format: str | Parser = "hermes",
         max_output_chars: int = 4096,
         sandbox: dict[str, Any] | None = None,
+        max_turns: int | None = None,
         render_mode: str | None = None,
         **knobs: Any,
     ):
@@ -106,6 +112,9 @@ class ToolUseEnv(gym.Env[dict, Any]):
         if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 1:
             raise InvalidKnob(f"max_output_chars must be a positive int, got {max_output_chars!r}.")
         _check_sandbox_options(sandbox)
+        if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1):
+            raise InvalidKnob(f"max_turns must be a positive int or None, got {max_turns!r}.")
+        self.max_turns = max_turns
         self.reward_variant = reward
         self.match = match
         self.render_mode = render_mode
@@ -138,6 +147,11 @@ class ToolUseEnv(gym.Env[dict, Any]):
         return None, GenerateConfig.from_kwargs(**knobs)
 
     @property
+    def sandbox_isolation(self) -> str | None:
+        """How tools given as source ran: ``"os"`` (bubblewrap), ``"process"``, or None (none ran)."""
+        return self._runner.isolation
+
+    @property
     def scenarios(self) -> list[Scenario] | None:
         """The suite's scenarios, in order (None for a generator env)."""
         return self._scenarios
@@ -148,20 +162,21 @@ class ToolUseEnv(gym.Env[dict, Any]):
         super().reset(seed=seed)
         options = dict(options or {})
         self.scenario = self._pick_scenario(options)
-        self._match = self.match or self.scenario.match
         self._runner.load(self.scenario, state=self._initial_state())
-        self._validator = ArgumentValidator(tool.doc for tool in self.scenario.tools)
-        self._unsolved = {k: list(v) for k, v in self.scenario.sub_answers().items()}
-        self._total = sum(len(v) for v in self._unsolved.values())
-        self._calls = 0
+        self._validator = ArgumentValidator(
+            (tool.doc for tool in self.scenario.tools),
+            checked=[tool.name for tool in self.scenario.tools if isinstance(tool.impl, SourceImpl)],
+        )
+        self._scorer: EpisodeScorer = make_scorer(self.scenario, self.reward_variant, self.match)
         self._turn = 0
-        self._last: TurnScore | None = None
         self._messages = [dict(m) for m in self.scenario.messages]
         self._done = False
-        for action in options.get("replay", ()):
-            if self._done:
-                raise ToolGymError("options['replay'] continues past the end of the episode.")
-            self.step(action)
+        if "replay" in options:
+            raise InvalidKnob(
+                "reset(options={'replay': ...}) is gone: replayed turns must count towards the turn "
+                "limit, which the env cannot see. Use toolgym.evaluate.reset_to_prefix(env, actions, "
+                "options=...), which steps them through every wrapper."
+            )
         return self._observation(), self._info()
 
     def _pick_scenario(self, options: dict[str, Any]) -> Scenario:
@@ -193,56 +208,57 @@ class ToolUseEnv(gym.Env[dict, Any]):
     def step(self, action: Any):
         if self._done:
             raise ToolGymError("The episode has ended; call reset() before step().")
-        turn = self._read_action(action)
+        assert self.scenario is not None
+        reasoning, text, turn = self._read_action(action)
         self._turn += 1
-        if turn.has_calls:
-            score = self._tool_turn(turn)
+        single_reply = isinstance(self.scenario.grading, ReplyGrading)
+        if turn.has_calls and not single_reply:
+            score = self._tool_turn(turn, reasoning)
             terminated = False
-        else:
-            self._messages.append({"role": "assistant", "content": turn.content})
-            score = self._final_turn(turn.content)
+        else:  # a final reply (a graded single reply is read whole: its calls never run)
+            content = text.strip() if single_reply else turn.content
+            self._messages.append(_with_reasoning({"role": "assistant", "content": content}, reasoning))
+            score = self._final_turn(content)
             terminated = True
-        self._last = score
-        self._done = terminated
-        return self._observation(), float(score.reward), terminated, False, self._info()
+        limit = self.max_turns or self.scenario.max_turns
+        truncated = not terminated and limit is not None and self._turn >= limit
+        self._done = terminated or truncated
+        return self._observation(), float(score.reward), terminated, truncated, self._info()
 
-    def _read_action(self, action: Any) -> ParsedTurn:
+    def _read_action(self, action: Any) -> tuple[str, str, ParsedTurn]:
+        """``(reasoning, text without it, parsed turn)``: think blocks are never parsed."""
         if isinstance(action, str):
-            return self._parse(action)
+            reasoning, text = split_reasoning(action)
+            return reasoning, text, self._parse(text)
         if isinstance(action, dict):
-            return parse_message(action)
+            content = action.get("content")
+            reasoning, text = split_reasoning(content) if isinstance(content, str) else ("", "")
+            given = action.get("reasoning_content")
+            if isinstance(given, str) and given.strip():
+                reasoning = "\n\n".join(x for x in (given.strip(), reasoning) if x)
+            message = {**action, "content": text} if isinstance(content, str) else action
+            return reasoning, text, parse_message(message)
         raise TypeError(
             f"The action must be the model's text (str) or an assistant message (dict), "
             f"got {type(action).__name__}."
         )
 
-    def _tool_turn(self, turn: ParsedTurn) -> TurnScore:
+    def _tool_turn(self, turn: ParsedTurn, reasoning: str) -> TurnScore:
         calls = turn.calls[:MAX_CALLS_PER_TURN]
-        parsed = sum(1 for call in calls if call.ok)
         ids = [f"call_{self._turn}_{i}" for i in range(len(calls))]
-        self._messages.append(self._assistant_message(turn, calls, ids))
-        outputs: list[tuple[str, str]] = []
+        self._messages.append(_with_reasoning(self._assistant_message(turn, calls, ids), reasoning))
+        outputs: list[tuple[str, ToolResult]] = []
         for call_id, call in zip(ids, calls, strict=True):
-            output = self._run_call(call)
+            result = self._run_call(call)
             name = call.name or "invalid_tool_call"
-            self._messages.append({"role": "tool", "tool_call_id": call_id, "name": name, "content": output})
+            self._messages.append(_tool_message(call_id, name, result))
             if call.ok:
-                outputs.append((name, output))
+                outputs.append((name, result))
         if len(turn.calls) > MAX_CALLS_PER_TURN:
             skipped = len(turn.calls) - MAX_CALLS_PER_TURN
-            self._messages.append(
-                {"role": "tool", "tool_call_id": f"call_{self._turn}_skipped", "name": "invalid_tool_call",
-                 "content": f"{ERROR_PREFIX}at most {MAX_CALLS_PER_TURN} calls per turn; {skipped} skipped."}
-            )
-        self._calls += parsed
-        return score_tool_turn(
-            self._unsolved,
-            outputs,
-            parsed,
-            all_malformed=not parsed,
-            variant=self.reward_variant,
-            match=self._match,
-        )
+            note = ToolResult.error(f"at most {MAX_CALLS_PER_TURN} calls per turn; {skipped} skipped.")
+            self._messages.append(_tool_message(f"call_{self._turn}_skipped", "invalid_tool_call", note))
+        return self._scorer.tool_turn(outputs, sum(1 for call in calls if call.ok))
 
     @staticmethod
     def _assistant_message(turn: ParsedTurn, calls: Sequence[ParsedCall], ids: list[str]) -> dict:
@@ -258,29 +274,24 @@ class ToolUseEnv(gym.Env[dict, Any]):
             message["tool_calls"] = tool_calls
         return message
 
-    def _run_call(self, call: ParsedCall) -> str:
+    def _run_call(self, call: ParsedCall) -> ToolResult:
         assert self.scenario is not None
         if not call.ok:
-            return f"{ERROR_PREFIX}could not read the tool call: {call.error}."
+            return ToolResult.error(f"could not read the tool call: {call.error}.")
         names = [tool.name for tool in self.scenario.tools]
         if call.name not in names:
-            return (
-                f"{ERROR_PREFIX}unknown tool {call.name!r}.{did_you_mean(call.name, names)} "
+            return ToolResult.error(
+                f"unknown tool {call.name!r}.{did_you_mean(call.name, names)} "
                 f"Available tools: {', '.join(names)}."
             )
         problem = self._validator.check(call.name, call.arguments)
         if problem is not None:
-            return ERROR_PREFIX + problem
+            return ToolResult.error(problem)
         return self._runner.call(call.name, call.arguments)
 
     def _final_turn(self, content: str) -> TurnScore:
-        assert self.scenario is not None
-        if self.scenario.task is not None:
-            from toolgym.stateful import score_stateful
-
-            return score_stateful(self.scenario.task, self._runner.get_state(), self._messages)
-        remaining = sum(len(v) for v in self._unsolved.values())
-        return score_final_turn(content, self.scenario.answer, remaining, self._match)
+        state = self._runner.get_state() if self.scenario and self.scenario.task is not None else None
+        return self._scorer.final_turn(content, state=state, messages=self._messages)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -290,26 +301,11 @@ class ToolUseEnv(gym.Env[dict, Any]):
 
     def _info(self) -> dict[str, Any]:
         assert self.scenario is not None
-        solved = self._total - sum(len(v) for v in self._unsolved.values())
-        metrics = episode_metrics(solved, self._calls, self._total)
-        last = self._last
         return {
             "scenario_id": self.scenario.id,
             "shape": self.scenario.shape,
             "turn": self._turn,
-            "reward_breakdown": {
-                "kind": last.kind if last else None,
-                "calls": last.calls if last else 0,
-                "newly_solved": last.newly_solved if last else 0,
-                "variant": self.reward_variant,
-            },
-            "solved": solved,
-            "calls": self._calls,
-            "sub_answers": self._total,
-            "solve_precision": metrics.solve_precision,
-            "solve_rate": metrics.solve_rate,
-            "solve_f1": metrics.solve_f1,
-            "answer_correct": bool(last.answer_correct) if last and last.answer_correct is not None else False,
+            **self._scorer.info(),
         }
 
     def render(self) -> str | None:
@@ -319,6 +315,18 @@ class ToolUseEnv(gym.Env[dict, Any]):
 
     def close(self) -> None:
         self._runner.close()
+
+
+def _with_reasoning(message: dict[str, Any], reasoning: str) -> dict[str, Any]:
+    """The assistant message with its reasoning as ``reasoning_content`` (when there is some)."""
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    return message
+
+
+def _tool_message(call_id: str, name: str, result: ToolResult) -> dict[str, Any]:
+    """The tool message of one call; ``ok`` tells a scorer replaying the chat whether it worked."""
+    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": result.text, "ok": result.ok}
 
 
 def transcript(messages: Sequence[dict[str, Any]]) -> str:

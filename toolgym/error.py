@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["ToolGymError", "InvalidKnob", "InvalidScenario", "SuiteError", "ToolError", "did_you_mean"]
+__all__ = ["ToolGymError", "InvalidKnob", "InvalidScenario", "SandboxError", "SuiteError", "ToolError", "did_you_mean"]
 
 
 class ToolGymError(Exception):
@@ -22,6 +22,10 @@ class InvalidScenario(ToolGymError, ValueError):
 
 class SuiteError(ToolGymError, ValueError):
     """A suite file cannot be read or written."""
+
+
+class SandboxError(ToolGymError):
+    """The sandbox for untrusted tool code failed or cannot isolate as asked on this machine."""
 
 
 class ToolError(ToolGymError):

@@ -8,15 +8,16 @@ contain), ``answer``, ``solve_rate``, ``data_source`` (``self/multi_hop``, ...) 
 Reading a row keeps everything: fields with no place in a scenario go to ``Scenario.meta``, and
 when a field cannot be rebuilt exactly from the scenario (an odd tool schema, a sub-answer that is
 not a string, a ``codes`` entry without a tool, a different key order) its original value is kept
-under ``meta["ftrl_raw"]``, so ``scenario_to_ftrl(scenario_from_ftrl(row)) == row`` for every row.
+under ``meta["ftrl_raw"]`` (see :mod:`toolgym.rows`), so
+``scenario_to_ftrl(scenario_from_ftrl(row)) == row`` for every row.
 
-Rows of stateful tasks (``instruction``, ``actions``, ``outputs``) live in :mod:`toolgym.stateful`.
+FTRL's stateful rows (``instruction``, ``actions``, ``outputs``) are another format,
+:mod:`toolgym.stateful`; :mod:`toolgym.suites` tells the two apart.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,19 +26,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolgym.error import InvalidScenario
-from toolgym.scenario import SHAPES, Scenario, SourceImpl, SubTask, Tool, ToolDoc
+from toolgym.rows import (
+    dumps,
+    extra_columns,
+    keep_original,
+    remember_originals,
+    restore_originals,
+    row_id,
+    source_tools,
+)
+from toolgym.scenario import SHAPES, Scenario, SourceImpl, SubTask
 
 __all__ = [
     "FTRL_KEYS",
-    "dumps",
     "is_ftrl_row",
-    "keep_original",
     "question_of",
-    "reorder",
-    "row_id",
     "scenario_from_ftrl",
     "scenario_to_ftrl",
-    "to_hf_dataset",
 ]
 
 FTRL_KEYS: tuple[str, ...] = (
@@ -47,31 +52,11 @@ FTRL_KEYS: tuple[str, ...] = (
 
 _OWNED = frozenset({"messages", "tools", "codes", "unsolved_set", "answer"})
 """Row keys that a scenario holds in its own fields; the others go to ``meta``."""
-_RAW = "ftrl_raw"
-_ABSENT = "absent"
-_KEY_ORDER = "ftrl_key_order"
-
-
-def dumps(value: Any) -> str:
-    """JSON as FTRL writes it (``ensure_ascii=False``): the paper's strings come back byte-equal."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def row_id(prefix: str, *parts: Any) -> str:
-    """A stable scenario id for an imported row: ``prefix-`` and 12 hex digits of a content hash."""
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8"))
-    return f"{prefix}-{digest.hexdigest()[:12]}"
 
 
 def is_ftrl_row(row: Mapping[str, Any]) -> bool:
     """True for a row in FTRL's question format (it has ``codes`` or ``unsolved_set``)."""
     return "codes" in row or "unsolved_set" in row
-
-
-def keep_original(raw: dict[str, Any], key: str, original: Any, rebuilt: Any) -> None:
-    """Stores ``original`` in ``raw`` when ``rebuilt`` differs from it (order of keys included)."""
-    if dumps(original) != dumps(rebuilt):
-        raw[key] = original
 
 
 def _decode(row: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -104,20 +89,6 @@ def _scenario_id(row: Mapping[str, Any]) -> str:
     return row_id("ftrl", row.get("messages"), row.get("tools"), row.get("unsolved_set"))
 
 
-def _tools(specs: Any, codes: Mapping[str, Any]) -> tuple[Tool, ...]:
-    if not isinstance(specs, list):
-        raise InvalidScenario(f"FTRL field 'tools' must hold a JSON list, got {type(specs).__name__}.")
-    tools = []
-    for i, spec in enumerate(specs):
-        fn = spec.get("function", spec) if isinstance(spec, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise InvalidScenario(f"tools[{i}] is not an OpenAI function schema with a 'name'.")
-        code = codes.get(fn["name"], "")
-        doc = ToolDoc.from_openai(spec)
-        tools.append(Tool(doc=doc, impl=SourceImpl(code=code if isinstance(code, str) else "")))
-    return tuple(tools)
-
-
 def _subtasks(unsolved: Any) -> tuple[SubTask, ...]:
     if not isinstance(unsolved, dict):
         raise InvalidScenario(
@@ -135,9 +106,9 @@ def scenario_from_ftrl(row: Mapping[str, Any], *, base_dir: str | Path | None = 
     """Reads one FTRL row as a scenario: source tools, sub-answers from ``unsolved_set``, FTRL matching.
 
     Args:
-        row: The decoded JSON object of one line. Rows of stateful tasks (``instruction`` and
-            ``actions``) are passed on to :func:`toolgym.stateful.scenario_from_stateful_row`.
-        base_dir: Directory that a stateful row's ``data_source`` is relative to.
+        row: The decoded JSON object of one line.
+        base_dir: Unused (FTRL rows name no files); every row reader takes it, see
+            :mod:`toolgym.suites`.
 
     Raises:
         InvalidScenario: a field has the wrong type or does not decode.
@@ -157,27 +128,24 @@ def scenario_from_ftrl(row: Mapping[str, Any], *, base_dir: str | Path | None = 
     """
     if not isinstance(row, Mapping):
         raise InvalidScenario(f"An FTRL row must be a JSON object, got {type(row).__name__}.")
-    if "instruction" in row and "actions" in row and not is_ftrl_row(row):
-        from toolgym.stateful import scenario_from_stateful_row
-
-        return scenario_from_stateful_row(row, base_dir=base_dir)
     messages = row.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise InvalidScenario("FTRL field 'messages' must be a list of message objects.")
-    codes = _decode(row, "codes", {})
+    codes, specs = _decode(row, "codes", {}), _decode(row, "tools", [])
     if not isinstance(codes, dict):
         raise InvalidScenario(f"FTRL field 'codes' must hold a JSON object, got {type(codes).__name__}.")
-    answer = row.get("answer", "")
-    data_source = row.get("data_source", "self")
+    if not isinstance(specs, list):
+        raise InvalidScenario(f"FTRL field 'tools' must hold a JSON list, got {type(specs).__name__}.")
+    answer, data_source = row.get("answer", ""), row.get("data_source", "self")
     meta = {key: copy.deepcopy(value) for key, value in row.items() if key not in _OWNED}
-    meta.setdefault("data_source", data_source)  # marks the scenario as imported (see _ABSENT)
+    meta.setdefault("data_source", data_source)  # marks the scenario as imported (see scenario_to_ftrl)
     try:
         scenario = Scenario(
             id=_scenario_id(row),
             shape=data_source if isinstance(data_source, str) else dumps(data_source),
             question=question_of(messages),
             messages=tuple(copy.deepcopy(messages)),
-            tools=_tools(_decode(row, "tools", []), codes),
+            tools=source_tools(specs, codes),
             subtasks=_subtasks(_decode(row, "unsolved_set", {})),
             answer=answer if isinstance(answer, str) else "" if answer is None else dumps(answer),
             match="ftrl",
@@ -193,16 +161,9 @@ def _with_originals(scenario: Scenario, row: Mapping[str, Any]) -> Scenario:
     rebuilt = scenario_to_ftrl(scenario)
     raw: dict[str, Any] = {}
     for key in ("tools", "codes", "unsolved_set", "answer"):
-        if key in row and dumps(row[key]) != dumps(rebuilt[key]):
-            raw[key] = copy.deepcopy(row[key])
-    absent = [key for key in FTRL_KEYS if key not in row]
-    if absent:
-        raw[_ABSENT] = absent
-    meta = dict(scenario.meta)
-    if raw:
-        meta[_RAW] = raw
-    if list(row) != [key for key in rebuilt if key in row]:
-        meta[_KEY_ORDER] = list(row)
+        if key in row:
+            keep_original(raw, key, row[key], rebuilt[key])
+    meta = remember_originals(scenario.meta, row, raw, columns=FTRL_KEYS, written=rebuilt)
     return scenario.model_copy(update={"meta": meta})
 
 
@@ -224,20 +185,28 @@ def _data_source(scenario: Scenario) -> str:
     return f"toolgym/{scenario.shape}" if scenario.shape in SHAPES else scenario.shape
 
 
-def scenario_to_ftrl(scenario: Scenario) -> dict[str, Any]:
-    """Writes a scenario as an FTRL row (stateful tasks as FTRL's stateful rows).
+def scenario_to_ftrl(scenario: Scenario, *, base_dir: str | Path | None = None) -> dict[str, Any]:
+    """Writes a scenario as an FTRL row.
 
     Generated tools become Python source (:func:`toolgym.tools.builtin.render_source`),
     ``unsolved_set`` comes from :meth:`Scenario.sub_answers`, ``data_source`` is
     ``toolgym/<shape>``, ``split`` ``"train"`` and ``solve_rate`` 0.0 unless ``meta`` says otherwise,
     and an ``extra_info`` column holds the id and the rest of ``meta`` (seed, knobs, ...). Sub-task
     questions and gold calls have no FTRL column: they are not written.
+
+    Args:
+        scenario: A scenario without a stateful task.
+        base_dir: Unused (FTRL rows name no files); every row writer takes it.
+
+    Raises:
+        InvalidScenario: the scenario is a stateful task; write it with
+            ``toolgym.suites.scenario_to_row(scenario, "ftrl")``.
     """
     if scenario.task is not None:
-        from toolgym.stateful import stateful_to_row
-
-        return stateful_to_row(scenario)
-    raw = scenario.meta.get(_RAW, {})
+        raise InvalidScenario(
+            f"Scenario {scenario.id!r} is a stateful task, which FTRL writes as a stateful row: "
+            "use toolgym.suites.scenario_to_row(scenario, 'ftrl')."
+        )
     row: dict[str, Any] = {
         "messages": [copy.deepcopy(dict(m)) for m in scenario.messages],
         "tools": dumps(scenario.tool_docs),
@@ -248,55 +217,9 @@ def scenario_to_ftrl(scenario: Scenario) -> dict[str, Any]:
         "split": scenario.meta.get("split", "train"),
         "answer": scenario.answer,
     }
-    row.update({key: copy.deepcopy(value) for key, value in raw.items() if key in row})
-    extras = {k: copy.deepcopy(v) for k, v in scenario.meta.items() if k not in (_RAW, _KEY_ORDER, *row)}
+    extras = extra_columns(scenario.meta, row)
     if "data_source" in scenario.meta:  # an imported row: its other columns come back as they were
         row.update(extras)
     else:  # a native scenario: its id and provenance in one column, as verl's ``extra_info``
         row["extra_info"] = {"id": scenario.id, **extras}
-    for key in raw.get(_ABSENT, ()):
-        row.pop(key, None)
-    return reorder(row, scenario.meta.get(_KEY_ORDER))
-
-
-def reorder(row: dict[str, Any], order: list[str] | None) -> dict[str, Any]:
-    """``row`` with the keys named in ``order`` first, in that order (``row`` itself if none)."""
-    if not order:
-        return row
-    return {**{k: row[k] for k in order if k in row}, **{k: v for k, v in row.items() if k not in order}}
-
-
-def to_hf_dataset(scenarios: Iterable[Scenario]) -> Any:
-    """A :class:`datasets.Dataset` of scenarios, in TRL's conversational format.
-
-    Columns: ``prompt`` (the opening messages, ``role`` and ``content``), ``tools`` (the OpenAI
-    schemas as a JSON string: Arrow would merge every schema's properties into one struct),
-    ``scenario`` (the whole scenario as JSON, what reward functions need), ``id``, ``shape``,
-    ``question``, ``answer`` and ``unsolved_set`` (JSON). Requires the ``datasets`` package.
-
-    Example:
-        >>> ds = to_hf_dataset(scenarios)  # doctest: +SKIP
-        >>> Scenario.model_validate_json(ds[0]["scenario"]).id  # doctest: +SKIP
-    """
-    import datasets
-
-    rows = []
-    for scenario in scenarios:
-        rows.append({
-            "prompt": [_plain_message(m) for m in scenario.messages],
-            "tools": dumps(scenario.tool_docs),
-            "scenario": scenario.model_dump_json(),
-            "id": scenario.id,
-            "shape": scenario.shape,
-            "question": scenario.question,
-            "answer": scenario.answer,
-            "unsolved_set": dumps(scenario.sub_answers()),
-        })
-    return datasets.Dataset.from_list(rows)
-
-
-def _plain_message(message: Mapping[str, Any]) -> dict[str, str]:
-    """``{"role", "content"}`` only: Arrow needs one column type for every prompt message."""
-    content = message.get("content")
-    text = content if isinstance(content, str) else "" if content is None else dumps(content)
-    return {"role": str(message.get("role", "")), "content": text}
+    return restore_originals(row, scenario.meta)

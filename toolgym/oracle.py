@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from toolgym.error import InvalidScenario
-from toolgym.scenario import Scenario, ToolCall
+from toolgym.scenario import AnswerGrading, ReplyGrading, Scenario, ToolCall
 
 __all__ = ["OracleAgent", "format_calls", "oracle_turns", "turns_taken"]
 
@@ -37,17 +37,34 @@ def oracle_turns(scenario: Scenario) -> list[str]:
     """The gold assistant turns of a scenario.
 
     Generated scenarios: one turn per dependency level (independent calls together), then the
-    answer. Stateful tasks: the gold actions one per turn, then the required outputs.
+    answer. Stateful tasks: the gold actions one per turn, then the required outputs. RoTBench
+    items: the first gold reply. ToolHop rows: their gold calls one per turn (``meta["gold_calls"]``,
+    skipped when the scenario offers no tools), then the answer.
 
     Raises:
         InvalidScenario: the scenario has no gold solution (FTRL question rows carry sub-answers
             but no gold calls).
     """
+    if isinstance(scenario.grading, ReplyGrading):
+        return [scenario.grading.golds[0]]
+    if isinstance(scenario.grading, AnswerGrading):
+        return _toolhop_turns(scenario)
     if scenario.task is not None:
         outputs = "; ".join(scenario.task.outputs)
         final = f"Done. {outputs}" if outputs else "Done."
         return [format_calls([call]) for call in scenario.task.actions] + [final]
     return [format_calls(calls) for calls in _gold_levels(scenario)] + [_answer(scenario)]
+
+
+def _toolhop_turns(scenario: Scenario) -> list[str]:
+    gold = scenario.meta.get("gold_calls")
+    if scenario.tools and not isinstance(gold, list):
+        raise InvalidScenario(
+            f"Scenario {scenario.id!r} has no gold calls (meta['gold_calls']); the oracle cannot "
+            "play it. Evaluate it with another agent (random, hf:PATH, openai:MODEL)."
+        )
+    calls = [ToolCall.model_validate(call) for call in gold or ()] if scenario.tools else []
+    return [format_calls([call]) for call in calls] + [_answer(scenario)]
 
 
 def _gold_levels(scenario: Scenario) -> list[list[ToolCall]]:
@@ -101,13 +118,14 @@ class OracleAgent:
 
         For generated scenarios, that is the first dependency level with gold calls not yet made
         in the chat (so the oracle can take over an episode someone else began), then the answer.
-        Stateful tasks replay their gold actions one a turn, by how many turns were played.
+        Stateful tasks, RoTBench items and ToolHop rows replay their gold turns one a turn, by
+        how many turns were played.
         """
         env = env if env is not None else self.env
         if env is None:
             raise TypeError("OracleAgent needs the env: OracleAgent(env).act(obs) or act(obs, env).")
         scenario = env.unwrapped.scenario
-        if scenario.task is None:
+        if scenario.task is None and scenario.grading is None:
             return _next_gold_turn(scenario, observation)
         if self._cache is None or self._cache[0] != scenario.id:
             self._cache = (scenario.id, oracle_turns(scenario))

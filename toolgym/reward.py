@@ -13,41 +13,41 @@ still-unsolved sub-answer and ``p`` the tool calls of the turn:
 Episode metrics with ``s`` sub-answers obtained, ``c`` calls and ``N`` sub-answers:
 Solve-P ``s/c`` (1 when ``c == 0``), Solve-R ``s/N``, Solve-F1 ``2s/(c+N)``.
 
-Matching comes in two modes. ``"ftrl"`` is FTRL's rule: lowercase, delete commas, and every
-``", "``-separated piece of the sub-answer must be a substring of the output; the final answer is a
-substring test of the whole reply. ``"strict"`` (the default for generated scenarios) normalizes case,
-spacing and number formats, matches sub-answers on word boundaries, and requires the content of the
-last ``<answer>...</answer>`` to equal the gold answer, so a reply that lists several candidates
-earns nothing.
+Matching (strict, or FTRL's ``"ftrl"``) lives in :mod:`toolgym.matching`.
 
-:func:`score_tool_turn`, :func:`score_final_turn` and :func:`episode_metrics` are what
-:class:`toolgym.env.ToolUseEnv` calls on every step; :func:`score_trajectory` replays a finished
-transcript through the same functions.
+One :class:`EpisodeScorer` per episode holds the scoring state (what is still unsolved, the calls,
+the turns scored); :func:`make_scorer` picks the scorer a scenario needs: stateful tasks pass by the
+hash of the final data (:class:`StatefulScorer`), RoTBench replies are graded by tool selection,
+parameter identification and content filling (:class:`ReplyScorer`), ToolHop answers by FTRL's
+rule (:class:`ToolhopScorer`). :class:`toolgym.env.ToolUseEnv` drives a scorer as it steps and
+:func:`score_trajectory` drives one over a finished transcript.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from toolgym.error import InvalidKnob, did_you_mean
-from toolgym.scenario import Scenario
+from toolgym.matching import Match, answer_is_correct, contains_answer, extract_answer, normalize
+from toolgym.scenario import AnswerGrading, ReplyGrading, Scenario
+from toolgym.tools.result import ToolResult
 
 __all__ = [
-    "ERROR_PREFIX",
     "REWARD_VARIANTS",
     "EpisodeMetrics",
+    "EpisodeScorer",
+    "ReplyScorer",
+    "StatefulScorer",
+    "ToolhopScorer",
     "TrajectoryScore",
     "TurnScore",
     "answer_is_correct",
     "contains_answer",
     "credit_outputs",
     "episode_metrics",
+    "make_scorer",
     "extract_answer",
     "normalize",
     "score_final_turn",
@@ -59,19 +59,10 @@ __all__ = [
 REWARD_VARIANTS = ("f1", "precision", "rate", "pr")
 """Per-turn reward variants of FTRL's code."""
 
-ERROR_PREFIX = "Error: "
-"""Tool messages the env writes for failed calls start with this; in strict mode they obtain nothing
-(an error that echoes an argument must not credit a guessed answer)."""
-
 EMPTY_PENALTY = -0.5
 MALFORMED_PENALTY = -0.3
 ALL_SOLVED_REWARD = 0.5
 
-Match = Literal["strict", "ftrl"]
-
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w])")
-_PUNCT_EDGES = " \t\n\"'`.,;:!?()[]{}"
 _FTRL_LEFTOVERS = ("<tool_call>", "</tool_call>", "<tool_parsed_response>")
 
 
@@ -108,104 +99,6 @@ class TrajectoryScore:
     answer_correct: bool
 
 
-def _canonical_number(token: str) -> str:
-    value = float(token.replace(",", ""))
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def normalize(text: str) -> str:
-    """Lowercases, folds Unicode and spacing, and writes numbers canonically.
-
-    Example:
-        >>> normalize("  The Total is 1,024.0 GB ")
-        'the total is 1024 gb'
-    """
-    text = unicodedata.normalize("NFKC", str(text)).lower()
-    text = _NUMBER.sub(lambda m: _canonical_number(m.group(0)), text)
-    return " ".join(text.split()).strip(_PUNCT_EDGES)
-
-
-def _ftrl_clean(text: str) -> str:
-    return text.lower().replace(",", "").strip()
-
-
-def contains_answer(output: str, answer: str, match: Match = "strict") -> bool:
-    """True when a tool output obtains ``answer``.
-
-    Example:
-        >>> contains_answer("Population: 1,024 people", "1024")
-        True
-        >>> contains_answer("Population: 10245", "1024")
-        False
-    """
-    if match == "ftrl":
-        cleaned = _ftrl_clean(output)
-        return all(_ftrl_clean(piece) in cleaned for piece in answer.split(", "))
-    needle = _normalized_answer(answer)
-    if not needle:
-        return False
-    return _find_word(normalize(output), needle)
-
-
-@functools.lru_cache(maxsize=65536)
-def _normalized_answer(answer: str) -> str:
-    return normalize(answer)
-
-
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"
-
-
-def _find_word(haystack: str, needle: str) -> bool:
-    """True when ``needle`` occurs in ``haystack`` not glued to letters, digits or decimals."""
-    start = haystack.find(needle)
-    while start != -1:
-        end = start + len(needle)
-        before = haystack[start - 1] if start else " "
-        after = haystack[end : end + 2]
-        glued_after = bool(after) and (_is_word(after[0]) or (after[0] == "." and after[1:].isdigit()))
-        if not (_is_word(before) or before == ".") and not glued_after:
-            return True
-        start = haystack.find(needle, start + 1)
-    return False
-
-
-def extract_answer(text: str) -> str | None:
-    """Returns the content of the last ``<answer>...</answer>``, or None."""
-    found = _ANSWER.findall(text or "")
-    return found[-1] if found else None
-
-
-def _numbers_equal(a: str, b: str) -> bool:
-    try:
-        x, y = float(a), float(b)
-    except ValueError:
-        return False
-    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
-
-
-def answer_is_correct(reply: str, answer: str, match: Match = "strict") -> bool:
-    """True when a final reply gives the gold ``answer``.
-
-    Example:
-        >>> answer_is_correct("<answer>Jane Doe</answer>", "jane doe")
-        True
-        >>> answer_is_correct("<answer>Jane Doe or John Roe</answer>", "Jane Doe")
-        False
-    """
-    if match == "ftrl":
-        return bool(answer) and _ftrl_clean(answer) in _ftrl_clean(reply)
-    given = extract_answer(reply)
-    if given is None or not answer:
-        return False
-    given, gold = normalize(given), normalize(answer)
-    if given.startswith("the ") and not gold.startswith("the "):
-        given = given[4:]
-    return given == gold or _numbers_equal(given, gold)
-
-
 def tool_turn_reward(solved: int, calls: int, variant: str = "f1") -> float:
     """FTRL's per-turn reward of a tool turn with ``solved`` useful calls out of ``calls``.
 
@@ -228,21 +121,22 @@ def tool_turn_reward(solved: int, calls: int, variant: str = "f1") -> float:
 
 
 def credit_outputs(
-    unsolved: dict[str, list[str]], outputs: Iterable[tuple[str, str]], match: Match = "strict"
+    unsolved: dict[str, list[str]], outputs: Iterable[tuple[str, ToolResult]], match: Match = "strict"
 ) -> int:
     """Removes from ``unsolved`` the sub-answers the outputs obtain; returns how many calls did.
 
-    ``outputs`` holds ``(tool name, output)`` per call. As in FTRL, one call obtains at most one
+    ``outputs`` holds ``(tool name, result)`` per call. As in FTRL, one call obtains at most one
     sub-answer of the tool it called (the first still unsolved one its output contains). In strict
-    mode an error message (see :data:`ERROR_PREFIX`) obtains nothing.
+    mode a failed call (``result.ok`` False) obtains nothing: an error that echoes an argument must
+    not credit a guessed answer. FTRL's rule looks at the text alone.
     """
     useful = 0
-    for name, output in outputs:
-        if match == "strict" and output.startswith(ERROR_PREFIX):
+    for name, result in outputs:
+        if match == "strict" and not result.ok:
             continue
         answers = unsolved.get(name, [])
         for answer in answers:
-            if contains_answer(output, answer, match):
+            if contains_answer(result.text, answer, match):
                 answers.remove(answer)
                 useful += 1
                 break
@@ -251,7 +145,7 @@ def credit_outputs(
 
 def score_tool_turn(
     unsolved: dict[str, list[str]],
-    outputs: Sequence[tuple[str, str]],
+    outputs: Sequence[tuple[str, ToolResult]],
     calls: int,
     *,
     all_malformed: bool = False,
@@ -262,7 +156,7 @@ def score_tool_turn(
 
     Args:
         unsolved: tool name -> sub-answers not yet obtained (mutated).
-        outputs: ``(tool name, output)`` of the calls that ran.
+        outputs: ``(tool name, result)`` of the calls that parsed and ran.
         calls: the turn's tool calls that parsed (FTRL's ``p``: its parser drops blocks that do
             not parse, and so do we).
         all_malformed: True when the turn has tool-call blocks and none of them parsed.
@@ -312,15 +206,179 @@ def episode_metrics(solved: int, calls: int, sub_answers: int) -> EpisodeMetrics
     return EpisodeMetrics(solved, calls, sub_answers, precision, rate, f1)
 
 
+class EpisodeScorer:
+    """The scoring state of one episode, driven turn by turn; the one place that state lives.
+
+    :class:`toolgym.env.ToolUseEnv` drives a scorer as it steps, and :func:`score_trajectory`
+    drives one over a finished transcript, so both give the same rewards and metrics.
+
+    Args:
+        scenario: The episode's scenario.
+        variant: One of :data:`REWARD_VARIANTS`.
+        match: ``"strict"`` or ``"ftrl"``; default: the scenario's own.
+
+    Example:
+        >>> from toolgym.generate import generate_suite
+        >>> scenario = generate_suite(1, seed=0)[0]
+        >>> scorer = EpisodeScorer(scenario)
+        >>> scorer.final_turn("<answer>no idea</answer>").kind, scorer.metrics.solve_f1
+        ('wrong', 0.0)
+    """
+
+    def __init__(self, scenario: Scenario, variant: str = "f1", match: Match | None = None) -> None:
+        tool_turn_reward(0, 1, variant)  # raises InvalidKnob for an unknown variant
+        self.scenario, self.variant = scenario, variant
+        self.match: Match = match or scenario.match
+        self.unsolved = {k: list(v) for k, v in scenario.sub_answers().items()}
+        self.sub_answers = sum(len(v) for v in self.unsolved.values())
+        self.calls = 0
+        self.turns: list[TurnScore] = []
+
+    @property
+    def remaining(self) -> int:
+        """Sub-answers not yet obtained."""
+        return sum(len(v) for v in self.unsolved.values())
+
+    @property
+    def metrics(self) -> EpisodeMetrics:
+        """Solve-P/R/F1 of the episode so far."""
+        return episode_metrics(self.sub_answers - self.remaining, self.calls, self.sub_answers)
+
+    @property
+    def answer_correct(self) -> bool:
+        """Whether the final turn gave the right answer (or passed, for a stateful task)."""
+        return bool(self.turns and self.turns[-1].answer_correct)
+
+    def tool_turn(self, outputs: Sequence[tuple[str, ToolResult]], calls: int) -> TurnScore:
+        """Scores a turn with tool-call blocks.
+
+        Args:
+            outputs: ``(tool name, result)`` of the calls that parsed, in order.
+            calls: How many of the turn's blocks parsed (0: all were malformed).
+        """
+        self.calls += calls
+        score = score_tool_turn(
+            self.unsolved, outputs, calls, all_malformed=not calls, variant=self.variant, match=self.match
+        )
+        self.turns.append(score)
+        return score
+
+    def final_turn(self, reply: str, **_context: Any) -> TurnScore:
+        """Scores the turn without tool calls that ends the episode."""
+        score = score_final_turn(reply, self.scenario.answer, self.remaining, self.match)
+        self.turns.append(score)
+        return score
+
+    def info(self) -> dict[str, Any]:
+        """The env's ``info`` figures: the last turn's breakdown and the running metrics."""
+        last = self.turns[-1] if self.turns else None
+        metrics = self.metrics
+        return {
+            "reward_breakdown": {
+                "kind": last.kind if last else None,
+                "calls": last.calls if last else 0,
+                "newly_solved": last.newly_solved if last else 0,
+                "variant": self.variant,
+            },
+            "solved": metrics.solved,
+            "calls": metrics.calls,
+            "sub_answers": metrics.sub_answers,
+            "solve_precision": metrics.solve_precision,
+            "solve_rate": metrics.solve_rate,
+            "solve_f1": metrics.solve_f1,
+            "answer_correct": self.answer_correct,
+        }
+
+
+class StatefulScorer(EpisodeScorer):
+    """A scorer for stateful tasks: the final turn passes when the final data hashes as the gold
+    actions' data does and every required output was said (tau-bench's rule)."""
+
+    def final_turn(  # type: ignore[override]
+        self,
+        reply: str,
+        *,
+        state: Mapping[str, Any] | None = None,
+        messages: Sequence[Mapping[str, Any]] = (),
+        **_context: Any,
+    ) -> TurnScore:
+        """Scores the end of a stateful episode from the final data and the whole chat."""
+        from toolgym.stateful import passes
+
+        task = self.scenario.task
+        assert task is not None, "StatefulScorer needs a stateful scenario"
+        passed = passes(task, state, messages)
+        score = TurnScore(1.0 if passed else 0.0, "correct" if passed else "wrong", answer_correct=passed)
+        self.turns.append(score)
+        return score
+
+
+class ReplyScorer(EpisodeScorer):
+    """RoTBench: the episode's one reply graded against the gold replies (FTRL's
+    ``evaluation_rotbench.py``). The reward is the content-filling score (1 when tool, parameter
+    names and values all match a gold reply); ``info`` carries all three figures."""
+
+    figures: dict[str, float] | None = None
+
+    def final_turn(self, reply: str, **_context: Any) -> TurnScore:
+        from toolgym.rotbench import rotbench_metrics
+
+        grading = self.scenario.grading
+        assert isinstance(grading, ReplyGrading), "ReplyScorer needs a ReplyGrading scenario"
+        self.figures = rotbench_metrics(reply, grading.golds)
+        filled = self.figures["content_filling"]
+        score = TurnScore(filled, "correct" if filled else "wrong", answer_correct=None)
+        self.turns.append(score)
+        return score
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), **(self.figures or dict.fromkeys(REPLY_FIGURES, 0.0))}
+
+
+REPLY_FIGURES = ("tool_selection", "parameter_identification", "content_filling")
+"""RoTBench's figures, the keys :class:`ReplyScorer` adds to ``info``."""
+
+
+class ToolhopScorer(EpisodeScorer):
+    """ToolHop: the final reply holds the gold answer, or else the tool message right before it
+    does (FTRL's ``evaluation_toolhop.py``). Correct 1, empty -0.5, else 0."""
+
+    def final_turn(
+        self, reply: str, *, messages: Sequence[Mapping[str, Any]] = (), **_context: Any
+    ) -> TurnScore:
+        from toolgym.toolhop import toolhop_correct
+
+        if not (reply or "").strip():
+            score = TurnScore(EMPTY_PENALTY, "empty", answer_correct=False)
+        elif toolhop_correct(list(messages), self.scenario.answer):
+            score = TurnScore(1.0, "correct", answer_correct=True)
+        else:
+            score = TurnScore(0.0, "wrong", answer_correct=False)
+        self.turns.append(score)
+        return score
+
+
+def make_scorer(scenario: Scenario, variant: str = "f1", match: Match | None = None) -> EpisodeScorer:
+    """The scorer a scenario needs (see the module docstring)."""
+    if scenario.task is not None:
+        return StatefulScorer(scenario, variant, match)
+    if isinstance(scenario.grading, ReplyGrading):
+        return ReplyScorer(scenario, variant, match)
+    if isinstance(scenario.grading, AnswerGrading):
+        return ToolhopScorer(scenario, variant, match)
+    return EpisodeScorer(scenario, variant, match)
+
+
 def _turn_outputs(
     message: Mapping[str, Any], follows: Sequence[Mapping[str, Any]]
-) -> tuple[list[tuple[str, str]], bool]:
-    """The ``(tool name, output)`` pairs of an assistant turn, and whether it was a tool turn.
+) -> tuple[list[tuple[str, ToolResult]], bool]:
+    """The ``(tool name, result)`` pairs of an assistant turn, and whether it was a tool turn.
 
     Outputs are paired with the turn's ``tool_calls`` by ``tool_call_id`` when the messages carry
     ids (tool messages of calls that failed to parse have ids that no call has, and drop out), else
-    in order. A turn followed by tool messages but without parsed calls is a tool turn whose calls
-    all failed to parse.
+    in order. A tool message's ``ok`` key says whether the call worked (True when absent). A turn
+    followed by tool messages but without parsed calls is a tool turn whose calls all failed to
+    parse.
     """
     calls = [c.get("function", c) | {"id": c.get("id")} for c in message.get("tool_calls") or ()]
     tools = []
@@ -328,12 +386,15 @@ def _turn_outputs(
         if follow.get("role") != "tool":
             break
         tools.append(follow)
+
+    def result(tool: Mapping[str, Any]) -> ToolResult:
+        return ToolResult(str(tool.get("content", "")), bool(tool.get("ok", True)))
+
     names = {c["id"]: c.get("name", "") for c in calls if c.get("id")}
     if names and any(t.get("tool_call_id") in names for t in tools):
-        pairs = [(names[t["tool_call_id"]], str(t.get("content", ""))) for t in tools
-                 if t.get("tool_call_id") in names]
+        pairs = [(names[t["tool_call_id"]], result(t)) for t in tools if t.get("tool_call_id") in names]
     else:
-        pairs = [(c.get("name", ""), str(t.get("content", ""))) for c, t in zip(calls, tools, strict=False)]
+        pairs = [(c.get("name", ""), result(t)) for c, t in zip(calls, tools, strict=False)]
     return pairs, bool(calls or tools)
 
 
@@ -342,34 +403,24 @@ def score_trajectory(
     messages: Sequence[Mapping[str, Any]],
     variant: str = "f1",
     match: Match | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> TrajectoryScore:
     """Scores a finished transcript (OpenAI-style messages) turn by turn, without running tools.
 
-    Gives the rewards and metrics :class:`toolgym.env.ToolUseEnv` gave when it played the
-    transcript. Each assistant message's ``tool_calls`` (FTRL's ``p``) are paired with the ``tool``
-    messages that follow it; an assistant message followed by no tool message is the final answer.
+    Drives the same :class:`EpisodeScorer` the env drives, so it gives the rewards and metrics
+    :class:`toolgym.env.ToolUseEnv` gave when it played the transcript. Each assistant message's
+    ``tool_calls`` (FTRL's ``p``) are paired with the ``tool`` messages that follow it; an assistant
+    message followed by no tool message is the final answer. For a stateful task, ``state`` is the
+    data after the episode (None: no tool changed it).
     """
-    match = match or scenario.match
-    unsolved = {k: list(v) for k, v in scenario.sub_answers().items()}
-    total = sum(len(v) for v in unsolved.values())
-    turns: list[TurnScore] = []
-    calls = 0
-    correct = False
+    scorer = make_scorer(scenario, variant, match)
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
         pairs, tool_turn = _turn_outputs(message, messages[i + 1 :])
         if tool_turn:
-            parsed = len(message.get("tool_calls") or ())
-            calls += parsed
-            turns.append(
-                score_tool_turn(unsolved, pairs, parsed, all_malformed=not parsed, variant=variant, match=match)
-            )
+            scorer.tool_turn(pairs, len(message.get("tool_calls") or ()))
         else:
-            remaining = sum(len(v) for v in unsolved.values())
-            final = score_final_turn(str(message.get("content") or ""), scenario.answer, remaining, match)
-            turns.append(final)
-            correct = bool(final.answer_correct)
+            scorer.final_turn(str(message.get("content") or ""), state=state, messages=messages[: i + 1])
             break
-    solved = total - sum(len(v) for v in unsolved.values())
-    return TrajectoryScore(tuple(turns), episode_metrics(solved, calls, total), correct)
+    return TrajectoryScore(tuple(scorer.turns), scorer.metrics, scorer.answer_correct)

@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SHAPES",
+    "AnswerGrading",
     "CalculatorImpl",
+    "Grading",
+    "ReplyGrading",
     "LookupImpl",
     "Scenario",
     "SourceImpl",
@@ -159,6 +162,29 @@ class StatefulTask(_Model):
     """Strings the agent must say."""
 
 
+class ReplyGrading(_Model):
+    """One reply graded against acceptable gold replies, as RoTBench is (FTRL's
+    ``evaluation_rotbench.py``): tool selection, parameter identification, content filling.
+
+    The episode is a single turn: the reply is scored, no tool runs."""
+
+    kind: Literal["react_reply"] = "react_reply"
+    golds: tuple[str, ...]
+    """Acceptable replies, each ``"Thought: ...\nAction: NAME\nAction Input: {json}"``."""
+
+
+class AnswerGrading(_Model):
+    """The final answer graded as FTRL grades ToolHop (``evaluation_toolhop.py``): every
+    ``", "``-separated piece of the gold answer is in the final reply (lowercased, commas deleted),
+    or else in the tool message right before it. The gold is :attr:`Scenario.answer`."""
+
+    kind: Literal["toolhop_answer"] = "toolhop_answer"
+
+
+Grading = Annotated[Union[ReplyGrading, AnswerGrading], Field(discriminator="kind")]
+"""How an imported benchmark's episode is graded (None on a scenario: sub-answers and answer)."""
+
+
 class Scenario(_Model):
     """A complete, serializable tool-use environment."""
 
@@ -179,6 +205,11 @@ class Scenario(_Model):
     """How sub-answers and the final answer are matched (see :mod:`toolgym.reward`)."""
     task: StatefulTask | None = None
     """Set for stateful tasks."""
+    grading: Grading | None = None
+    """Set for benchmarks graded another way (RoTBench replies, ToolHop answers)."""
+    max_turns: int | None = Field(default=None, ge=1)
+    """The benchmark's own turn limit (FTRL's defaults: 20, ToolHop 9, RoTBench 1, tau-bench 30);
+    None: the env's."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Provenance and fields kept for lossless conversion (seed, knobs, data_source, split, ...)."""
 

@@ -14,6 +14,9 @@ relative to the suite file's directory. The domain directory holds:
 The reward is tau-bench's: 1 when the canonical hash of the final data equals the hash after
 replaying the gold actions on a fresh copy, and every required output was said; else 0. The gold
 actions replay in a :class:`~toolgym.tools.sandbox.SandboxRuntime`, as the codes are untrusted.
+
+Domains and gold hashes are cached by the content of the domain directory (its
+:func:`domain_fingerprint`), so a domain whose files change on disk is read and replayed anew.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import copy
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +34,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolgym.error import InvalidScenario
-from toolgym.ftrl import keep_original, reorder, row_id
-from toolgym.reward import TurnScore
-from toolgym.scenario import Scenario, SourceImpl, StatefulTask, Tool, ToolCall, ToolDoc
+from toolgym.rows import (
+    extra_columns,
+    keep_original,
+    read_call,
+    remember_originals,
+    restore_originals,
+    row_id,
+    source_tools,
+)
+from toolgym.scenario import Scenario, StatefulTask, ToolCall
 
 __all__ = [
     "STATEFUL_KEYS",
     "Domain",
+    "domain_fingerprint",
     "fresh_state",
     "gold_hash",
     "is_stateful_row",
@@ -44,10 +56,13 @@ __all__ = [
     "outputs_said",
     "replay",
     "scenario_from_stateful_row",
-    "score_stateful",
+    "passes",
     "state_hash",
     "stateful_to_row",
 ]
+
+TAU_BENCH_TURNS = 30
+"""Turns per stateful episode: FTRL's default for tau-bench."""
 
 STATEFUL_KEYS: tuple[str, ...] = ("instruction", "actions", "outputs", "data_source")
 """The columns of FTRL's stateful rows, in the order of its files."""
@@ -60,13 +75,15 @@ _NOT_DATA = frozenset({"tools.json", "codes.json"})
 
 @dataclass(frozen=True)
 class Domain:
-    """A domain directory, read once: its tools, their code, its policy and its data files."""
+    """A domain directory, read once per content: its tools, their code, its policy and data files."""
 
     path: Path
     tools: tuple[dict[str, Any], ...]
     codes: dict[str, str]
     wiki: str
     data_files: tuple[Path, ...]
+    fingerprint: str
+    """The :func:`domain_fingerprint` of the directory when it was read."""
 
 
 def _read_json(path: Path) -> Any:
@@ -78,14 +95,22 @@ def _read_json(path: Path) -> Any:
         raise InvalidScenario(f"{path}: not valid JSON: {exc}.") from None
 
 
+def domain_fingerprint(path: str | Path) -> str:
+    """A sha256 of the domain directory's files: their names and the sha256 of their bytes.
+
+    It changes whenever a file of the directory is added, removed, renamed or edited, and only
+    then, so caches keyed by it never serve stale data.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).iterdir() if p.is_file()):
+        digest.update(file.name.encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=64)
-def _load_domain(path: str) -> Domain:
+def _read_domain(path: str, fingerprint: str) -> Domain:
     root = Path(path)
-    if not root.is_dir():
-        raise InvalidScenario(
-            f"No domain directory at {path!r}: a stateful row's data_source names a directory "
-            "(tools.json, codes.json, wiki.md and data files), relative to the suite file."
-        )
     tools, codes = _read_json(root / "tools.json"), _read_json(root / "codes.json")
     if not isinstance(tools, list) or not isinstance(codes, dict):
         raise InvalidScenario(
@@ -95,16 +120,22 @@ def _load_domain(path: str) -> Domain:
     wiki = root / "wiki.md"
     data_files = tuple(sorted(p for p in root.glob("*.json") if p.name not in _NOT_DATA))
     return Domain(root, tuple(tools), codes, wiki.read_text(encoding="utf-8") if wiki.is_file() else "",
-                  data_files)
+                  data_files, fingerprint)
 
 
 def load_domain(path: str | Path) -> Domain:
-    """Reads a domain directory (cached per absolute path).
+    """Reads a domain directory (cached per absolute path and :func:`domain_fingerprint`).
 
     Raises:
         InvalidScenario: the directory, ``tools.json`` or ``codes.json`` is missing or malformed.
     """
-    return _load_domain(str(Path(path).resolve()))
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise InvalidScenario(
+            f"No domain directory at {str(root)!r}: a stateful row's data_source names a "
+            "directory (tools.json, codes.json, wiki.md and data files), relative to the suite file."
+        )
+    return _read_domain(str(root), domain_fingerprint(root))
 
 
 def fresh_state(task: StatefulTask) -> dict[str, Any]:
@@ -140,14 +171,15 @@ def replay(task: StatefulTask, calls: Sequence[ToolCall], **sandbox: Any) -> dic
 
 
 @functools.lru_cache(maxsize=4096)
-def _gold_hash(task_json: str) -> str:
+def _gold_hash(task_json: str, fingerprint: str) -> str:
+    # ``fingerprint`` is only part of the cache key: a changed domain is replayed anew.
     task = StatefulTask.model_validate_json(task_json)
     return state_hash(replay(task, task.actions))
 
 
 def gold_hash(task: StatefulTask) -> str:
-    """The hash of the data after the gold actions (computed once per task, then cached)."""
-    return _gold_hash(task.model_dump_json())
+    """The hash of the data after the gold actions (computed once per task and domain content)."""
+    return _gold_hash(task.model_dump_json(), load_domain(task.domain).fingerprint)
 
 
 def _clean(text: str) -> str:
@@ -160,10 +192,11 @@ def outputs_said(outputs: Sequence[str], messages: Sequence[Mapping[str, Any]]) 
     return all(any(_clean(output) in text for text in said) for output in outputs)
 
 
-def score_stateful(
+def passes(
     task: StatefulTask, final_state: Mapping[str, Any] | None, messages: Sequence[Mapping[str, Any]]
-) -> TurnScore:
-    """Scores a finished stateful episode: 1 when the data and the outputs are right, else 0.
+) -> bool:
+    """tau-bench's rule: the final data hashes as the gold actions' data does, and every required
+    output was said. :class:`toolgym.reward.StatefulScorer` scores a stateful episode with it.
 
     Args:
         task: The task, with its gold actions and required outputs.
@@ -171,49 +204,12 @@ def score_stateful(
         messages: The whole chat; the outputs are looked for in its assistant messages.
     """
     state = fresh_state(task) if final_state is None else final_state
-    passed = state_hash(state) == gold_hash(task) and outputs_said(task.outputs, messages)
-    return TurnScore(1.0 if passed else 0.0, "correct" if passed else "wrong", answer_correct=passed)
+    return state_hash(state) == gold_hash(task) and outputs_said(task.outputs, messages)
 
 
 def is_stateful_row(row: Mapping[str, Any]) -> bool:
     """True for one of FTRL's stateful rows (``instruction`` and ``actions``)."""
     return "instruction" in row and "actions" in row
-
-
-def _hide_data(spec: Mapping[str, Any]) -> ToolDoc:
-    doc = ToolDoc.from_openai(dict(spec))
-    props = doc.parameters.get("properties")
-    if not isinstance(props, dict) or DATA_PARAM not in props:
-        return doc
-    parameters = dict(doc.parameters)
-    parameters["properties"] = {k: v for k, v in props.items() if k != DATA_PARAM}
-    if isinstance(parameters.get("required"), list):
-        parameters["required"] = [k for k in parameters["required"] if k != DATA_PARAM]
-    return doc.model_copy(update={"parameters": parameters})
-
-
-def _tools(domain: Domain) -> tuple[Tool, ...]:
-    tools = []
-    for spec in domain.tools:
-        doc = _hide_data(spec)
-        code = domain.codes.get(doc.name, "")
-        tools.append(Tool(doc=doc, impl=SourceImpl(code=code if isinstance(code, str) else "")))
-    return tuple(tools)
-
-
-def _read_action(i: int, action: Any) -> ToolCall:
-    fn = action.get("function", action) if isinstance(action, dict) else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise InvalidScenario(f"actions[{i}] is not a tool call with a function name.")
-    arguments = fn.get("arguments") or {}
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise InvalidScenario(f"actions[{i}]: the arguments are not valid JSON: {exc}.") from None
-    if not isinstance(arguments, dict):
-        raise InvalidScenario(f"actions[{i}]: the arguments must be a JSON object.")
-    return ToolCall(name=fn["name"], arguments=arguments)
 
 
 def _action_rows(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
@@ -222,6 +218,28 @@ def _action_rows(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
          "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
         for i, call in enumerate(calls)
     ]
+
+
+def _check_fields(row: Mapping[str, Any]) -> None:
+    if not isinstance(row.get("instruction"), str) or not isinstance(row.get("actions"), list):
+        raise InvalidScenario("A stateful row needs 'instruction' (a string) and 'actions' (a list).")
+    source = row.get("data_source")
+    if not isinstance(source, str) or not source:
+        raise InvalidScenario("A stateful row needs 'data_source': the domain directory, e.g. 'shop/orders'.")
+    outputs = row.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise InvalidScenario(f"'outputs' must be a list of strings, got {type(outputs).__name__}.")
+
+
+def _meta(row: Mapping[str, Any], calls: Sequence[ToolCall]) -> dict[str, Any]:
+    """The row's other columns, and what :func:`stateful_to_row` needs to give the row back."""
+    outputs = row.get("outputs", [])
+    raw: dict[str, Any] = {}
+    keep_original(raw, "actions", row["actions"], _action_rows(calls))
+    keep_original(raw, "outputs", outputs, [str(o) for o in outputs])
+    meta = {k: copy.deepcopy(v) for k, v in row.items() if k not in STATEFUL_KEYS[:3]}
+    written = dict.fromkeys((*STATEFUL_KEYS, *meta))
+    return remember_originals(meta, row, raw, columns=STATEFUL_KEYS, written=written)
 
 
 def scenario_from_stateful_row(row: Mapping[str, Any], *, base_dir: str | Path | None = None) -> Scenario:
@@ -237,58 +255,59 @@ def scenario_from_stateful_row(row: Mapping[str, Any], *, base_dir: str | Path |
     Raises:
         InvalidScenario: a field has the wrong type, or the domain directory is missing.
     """
-    instruction, actions = row.get("instruction"), row.get("actions")
-    outputs, source = row.get("outputs", []), row.get("data_source")
-    if not isinstance(instruction, str) or not isinstance(actions, list):
-        raise InvalidScenario("A stateful row needs 'instruction' (a string) and 'actions' (a list).")
-    if not isinstance(source, str) or not source:
-        raise InvalidScenario("A stateful row needs 'data_source': the domain directory, e.g. 'shop/orders'.")
-    if not isinstance(outputs, list):
-        raise InvalidScenario(f"'outputs' must be a list of strings, got {type(outputs).__name__}.")
+    if not isinstance(row, Mapping):
+        raise InvalidScenario(f"A stateful row must be a JSON object, got {type(row).__name__}.")
+    _check_fields(row)
+    instruction, source = row["instruction"], row["data_source"]
     domain = load_domain(Path(base_dir or ".") / source)
-    calls = tuple(_read_action(i, action) for i, action in enumerate(actions))
-    meta = {k: copy.deepcopy(v) for k, v in row.items() if k not in STATEFUL_KEYS[:3]}
-    raw: dict[str, Any] = {}
-    keep_original(raw, "actions", actions, _action_rows(calls))
-    keep_original(raw, "outputs", outputs, [str(o) for o in outputs])
-    if "outputs" not in row:
-        raw["absent"] = ["outputs"]
-    if raw:
-        meta["ftrl_raw"] = raw
-    if list(row) != [k for k in dict.fromkeys((*STATEFUL_KEYS, *meta)) if k in row]:
-        meta["ftrl_key_order"] = list(row)
+    calls = tuple(read_call(action, f"actions[{i}]") for i, action in enumerate(row["actions"]))
     try:
-        task = StatefulTask(domain=str(domain.path), actions=calls, outputs=tuple(str(o) for o in outputs))
+        outputs = tuple(str(o) for o in row.get("outputs", []))
         return Scenario(
-            id=row_id("stateful", source, instruction, actions),
+            id=row_id("stateful", source, instruction, row["actions"]),
             shape=source,
             question=instruction,
             messages=({"role": "system", "content": domain.wiki}, {"role": "user", "content": instruction}),
-            tools=_tools(domain),
+            tools=source_tools(domain.tools, domain.codes, hide_params=(DATA_PARAM,),
+                               where=str(domain.path / "tools.json")),
             match="ftrl",
-            task=task,
-            meta=meta,
+            task=StatefulTask(domain=str(domain.path), actions=calls, outputs=outputs),
+            max_turns=max(TAU_BENCH_TURNS, len(calls) + 1),  # the replay agent must fit too
+            meta=_meta(row, calls),
         )
     except ValidationError as exc:
         raise InvalidScenario(f"The stateful row does not make a valid scenario: {exc}") from None
 
 
-def stateful_to_row(scenario: Scenario) -> dict[str, Any]:
-    """Writes a stateful scenario as FTRL's stateful row (inverse of :func:`scenario_from_stateful_row`)."""
+def stateful_to_row(scenario: Scenario, *, base_dir: str | Path | None = None) -> dict[str, Any]:
+    """Writes a stateful scenario as FTRL's stateful row (inverse of :func:`scenario_from_stateful_row`).
+
+    Args:
+        scenario: A scenario with a stateful task.
+        base_dir: The directory of the file the row goes to: ``data_source`` is made relative to it
+            unless it already names the task's domain from there. None: ``data_source`` as read.
+
+    Raises:
+        InvalidScenario: the scenario has no stateful task.
+    """
     task = scenario.task
     if task is None:
         raise InvalidScenario(f"Scenario {scenario.id!r} is not a stateful task.")
-    raw = scenario.meta.get("ftrl_raw", {})
     row: dict[str, Any] = {
         "instruction": scenario.question,
-        "actions": copy.deepcopy(raw.get("actions", _action_rows(task.actions))),
-        "outputs": copy.deepcopy(raw.get("outputs", list(task.outputs))),
-        "data_source": scenario.meta.get("data_source", task.domain),
+        "actions": _action_rows(task.actions),
+        "outputs": list(task.outputs),
+        "data_source": _data_source(scenario.meta.get("data_source", task.domain), task, base_dir),
     }
-    for key, value in scenario.meta.items():
-        if key not in ("ftrl_raw", "ftrl_key_order", *row):
-            row[key] = copy.deepcopy(value)
-    for key in raw.get("absent", ()):
-        row.pop(key, None)
-    return reorder(row, scenario.meta.get("ftrl_key_order"))
+    row.update(extra_columns(scenario.meta, row))
+    return restore_originals(row, scenario.meta)
 
+
+def _data_source(source: Any, task: StatefulTask, base_dir: str | Path | None) -> Any:
+    """``source``, or the task's domain relative to ``base_dir`` when ``source`` does not name it."""
+    if base_dir is None:
+        return source
+    domain = Path(task.domain).resolve()
+    if (Path(base_dir) / str(source)).resolve() == domain:
+        return source
+    return os.path.relpath(domain, Path(base_dir).resolve())

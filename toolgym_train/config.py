@@ -186,13 +186,16 @@ class ToolGymTrainConfig:
                 "eval_episodes, warm_start_episodes and iterations must be 0 or more "
                 "(iterations=0 stops after the warm start)."
             )
-        if (
-            abs(self.eval_seed - self.train_seed)
-            < self.iterations * self.episodes_per_iteration + self.warm_start_episodes
-        ):
+        train_end = self.train_seed + max(
+            self.warm_start_episodes + self.iterations * self.episodes_per_iteration,
+            self.tiny_tokenizer_episodes if self.model == "tiny" else 0,
+        )
+        eval_end = self.eval_seed + self.eval_episodes
+        if self.eval_episodes and self.eval_seed < train_end and self.train_seed < eval_end:
             raise ValueError(
-                f"eval_seed={self.eval_seed} overlaps the training seeds starting at train_seed={self.train_seed}; "
-                "held-out seeds must be apart. Move --eval_seed further (e.g. 1000000)."
+                f"The held-out seeds [{self.eval_seed}, {eval_end}) overlap the training seeds "
+                f"[{self.train_seed}, {train_end}); held-out seeds must be apart. Move --eval_seed "
+                f"to {train_end} or more (e.g. 1000000)."
             )
 
     def _check_model(self) -> None:

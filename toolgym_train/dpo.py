@@ -52,9 +52,10 @@ def train_dpo_mode(
 
     generate = HFGenerator(model, tokenizer, config.max_new_tokens, max(config.temperature, 1e-3))
     reward = PrefixReward(lambda: make_env(config))
-    pairs = preference_rows(
-        prefix_rows(episodes, tokenizer), generate, reward, config.num_generations
-    )
+    try:
+        pairs = preference_rows(prefix_rows(episodes, tokenizer), generate, reward, config.num_generations)
+    finally:
+        reward.close()
     if not pairs:
         return model, [
             {"note": "no prefix had samples with different rewards; nothing to train on"}

@@ -44,6 +44,12 @@ class EpisodeRollout:
         self.history: list[dict[str, float]] = []
         """Per call: mean reward and Solve-F1 of the episodes played."""
 
+    def close(self) -> None:
+        """Closes the envs this rollout function made (a sandboxed env holds a worker process)."""
+        for env in self._envs:
+            env.close()
+        self._envs = []
+
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, list]:
         """Returns ``prompt_ids``, ``completion_ids``, ``logprobs`` (None), ``env_mask`` and rewards."""
         from toolgym_train.policy import make_env
@@ -66,8 +72,7 @@ class EpisodeRollout:
         self.history.append(
             {
                 "rollout_reward": sum(ep.episode_reward for ep in episodes) / len(episodes),
-                "rollout_solve_f1": sum(float(ep.info.get("solve_f1", 0.0)) for ep in episodes)
-                / len(episodes),
+                "rollout_solve_f1": sum(float(ep.record["solve_f1"]) for ep in episodes) / len(episodes),
             }
         )
         return {
@@ -76,7 +81,7 @@ class EpisodeRollout:
             "logprobs": None,
             "env_mask": [ep.env_mask for ep in episodes],
             "episode_reward": [ep.episode_reward for ep in episodes],
-            "solve_f1": [float(ep.info.get("solve_f1", 0.0)) for ep in episodes],
+            "solve_f1": [float(ep.record["solve_f1"]) for ep in episodes],
         }
 
 
@@ -87,13 +92,15 @@ def opening_prompts(
     from toolgym_train.policy import make_env
 
     env, out = make_env(config), {}
-    for seed in seeds:
-        obs, _ = env.reset(seed=seed)
-        text = tokenizer.apply_chat_template(
-            obs["messages"], tools=obs["tools"] or None, tokenize=False, add_generation_prompt=True
-        )
-        out[text] = env.unwrapped.scenario
-    env.close()
+    try:
+        for seed in seeds:
+            obs, _ = env.reset(seed=seed)
+            text = tokenizer.apply_chat_template(
+                obs["messages"], tools=obs["tools"] or None, tokenize=False, add_generation_prompt=True
+            )
+            out[text] = env.unwrapped.scenario
+    finally:
+        env.close()
     return out
 
 
@@ -106,14 +113,17 @@ def train_episode_mode(
 
     scenarios = opening_prompts(config, tokenizer, seeds)
     rollout_func = EpisodeRollout(config, scenarios)
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[episode_reward],
-        args=rl_args(config, run_dir, config.steps_per_iteration),
-        train_dataset=Dataset.from_list([{"prompt": p} for p in scenarios]),
-        processing_class=tokenizer,
-        rollout_func=rollout_func,
-        peft_config=peft_config(config, model),
-    )
-    trainer.train()
+    try:
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[episode_reward],
+            args=rl_args(config, run_dir, config.steps_per_iteration),
+            train_dataset=Dataset.from_list([{"prompt": p} for p in scenarios]),
+            processing_class=tokenizer,
+            rollout_func=rollout_func,
+            peft_config=peft_config(config, model),
+        )
+        trainer.train()
+    finally:
+        rollout_func.close()
     return trainer.model, [*trainer.state.log_history, *rollout_func.history]

@@ -1,74 +1,43 @@
-"""Evaluation on held-out seeds: Solve-P/R/F1 and answer accuracy per shape; table, JSON and PNG."""
+"""Held-out evaluation of a policy, through ToolGym's one episode loop and summary, and its report.
+
+The held-out episodes are played by :func:`toolgym.evaluate.evaluate` with a
+:class:`toolgym.hf.HFAgent` (greedy, batched, token-exact), so ``toolgym eval --env ENV_ID
+--env-kwargs ... --seed EVAL_SEED --limit N --agent hf:CHECKPOINT`` reports the same figures.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from toolgym.evaluate import EvalReport
 from toolgym_train.config import ToolGymTrainConfig
-from toolgym_train.rollout import Episode, HFGenerator, rollout
 
-__all__ = [
-    "METRICS",
-    "evaluate",
-    "evaluate_episodes",
-    "format_table",
-    "paired_gain",
-    "plot_report",
-    "summarize",
-    "write_report",
-]
-
-METRICS: tuple[str, ...] = ("solve_precision", "solve_rate", "solve_f1", "answer_correct")
-"""The env's info keys reported per shape (Solve-P, Solve-R, Solve-F1, answer accuracy)."""
+__all__ = ["evaluate", "paired_gain", "plot_report", "write_report"]
 
 
-def summarize(episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-    """Mean of each metric per scenario shape and over all (``"all"``), plus episode counts (``"n"``)."""
-    groups: dict[str, list[Episode]] = defaultdict(list)
-    for ep in episodes:
-        groups[str(getattr(ep.scenario, "shape", "unknown"))].append(ep)
-        groups["all"].append(ep)
-    return {shape: _means(eps) for shape, eps in sorted(groups.items())}
+def evaluate(model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int = 16) -> EvalReport:
+    """Plays ``config.eval_episodes`` held-out episodes (seeds from ``config.eval_seed``), greedily.
 
-
-def _means(episodes: Sequence[Episode]) -> dict[str, float]:
-    out = {m: sum(float(ep.info.get(m, 0.0)) for ep in episodes) / len(episodes) for m in METRICS}
-    out["reward"] = sum(ep.episode_reward for ep in episodes) / len(episodes)
-    out["n"] = float(len(episodes))
-    return out
-
-
-def evaluate(
-    model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int = 16
-) -> dict[str, dict[str, float]]:
-    """Plays ``config.eval_episodes`` held-out episodes (seeds from ``config.eval_seed``) and summarizes."""
-    return summarize(evaluate_episodes(model, tokenizer, config, batch_size))
-
-
-def evaluate_episodes(
-    model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int = 16
-) -> list[Episode]:
-    """Plays the held-out episodes (greedy at ``eval_temperature`` 0), in seed order."""
+    Returns:
+        The :class:`~toolgym.evaluate.EvalReport`, with one record per episode in seed order.
+    """
+    from toolgym.evaluate import evaluate as play
+    from toolgym.hf import HFAgent
     from toolgym_train.policy import make_env
 
-    generate = HFGenerator(model, tokenizer, config.max_new_tokens, config.eval_temperature)
-    seeds = list(range(config.eval_seed, config.eval_seed + config.eval_episodes))
-    envs = [make_env(config) for _ in range(min(batch_size, len(seeds)))]
-    episodes: list[Episode] = []
+    agent = HFAgent(
+        model, tokenizer, max_new_tokens=config.max_new_tokens, temperature=config.eval_temperature,
+        max_length=config.max_length, batch_size=batch_size,
+        seed=config.seed if config.eval_temperature > 0 else None,
+    )
+    env = make_env(config)
     try:
-        for start in range(0, len(seeds), len(envs)):
-            chunk = seeds[start : start + len(envs)]
-            episodes += rollout(
-                envs[: len(chunk)], generate, tokenizer, seeds=chunk, max_length=config.max_length
-            )
+        return play(env, agent, limit=config.eval_episodes, seed=config.eval_seed, progress=False)
     finally:  # sandboxed suites hold a worker process per env
-        for env in envs:
-            env.close()
-    return episodes
+        env.close()
 
 
 def paired_gain(
@@ -103,41 +72,30 @@ def paired_gain(
     }
 
 
-def format_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """A plain-text table: one row per (stage, shape), columns Solve-P/R/F1, answer accuracy, n."""
-    header = f"{'stage':<12} {'shape':<20} {'Solve-P':>8} {'Solve-R':>8} {'Solve-F1':>9} {'Ans-Acc':>8} {'n':>5}"
-    lines = [header, "-" * len(header)]
-    for stage, by_shape in results.items():
-        for shape, m in by_shape.items():
-            lines.append(
-                f"{stage:<12} {shape:<20} {m['solve_precision']:>8.3f} {m['solve_rate']:>8.3f} "
-                f"{m['solve_f1']:>9.3f} {m['answer_correct']:>8.3f} {int(m['n']):>5}"
-            )
-    return "\n".join(lines)
-
-
 def write_report(
     out_dir: str | Path,
-    results: dict[str, Any],
+    stages: Mapping[str, EvalReport],
     curve: Sequence[dict[str, float]],
     plot: bool = True,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Writes ``results.json`` (and ``report.png`` when ``plot``) under ``out_dir``; returns the JSON path."""
-    extra = extra or {}
+    """Writes ``results.json`` (and ``report.png`` when ``plot``) under ``out_dir``; returns the JSON path.
+
+    ``results.json`` holds ``stages`` (each stage's ``{"overall", "by_shape"}``, the keys of
+    ``toolgym eval --json``), ``curve`` and ``extra``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    path.write_text(json.dumps({"stages": results, "curve": list(curve), **extra}, indent=2))
+    results = {stage: report.to_dict() for stage, report in stages.items()}
+    path.write_text(json.dumps({"stages": results, "curve": list(curve), **(extra or {})}, indent=2))
     if plot:
-        plot_report(results, curve, out / "report.png")
+        plot_report(stages, curve, out / "report.png")
     return path
 
 
-def plot_report(
-    results: dict[str, dict[str, dict[str, float]]], curve: Sequence[dict[str, float]], path: Path
-) -> None:
-    """Draws the learning curve (rollout Solve-F1 per iteration) and before/after bars per shape."""
+def plot_report(stages: Mapping[str, EvalReport], curve: Sequence[dict[str, float]], path: Path) -> None:
+    """Draws the learning curve (rollout Solve-F1 per iteration) and held-out Solve-F1 per shape and stage."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,14 +108,13 @@ def plot_report(
         left.plot(xs, [c["reward"] for c in curve], marker="s", label="mean episode reward")
         left.legend()
     left.set(title="Learning curve (training rollouts)", xlabel="iteration")
-    shapes = sorted({s for by_shape in results.values() for s in by_shape})
-    width = 0.8 / max(len(results), 1)
-    for i, (stage, by_shape) in enumerate(results.items()):
-        values = [by_shape.get(s, {}).get("solve_f1", 0.0) for s in shapes]
+    shapes = [*sorted({s for report in stages.values() for s in report.by_shape}), "overall"]
+    width = 0.8 / max(len(stages), 1)
+    for i, (stage, report) in enumerate(stages.items()):
+        rows = {**report.by_shape, "overall": report.overall}
+        values = [rows.get(s, {}).get("solve_f1") or 0.0 for s in shapes]
         right.bar([j + i * width for j in range(len(shapes))], values, width, label=stage)
-    right.set_xticks(
-        [j + width * (len(results) - 1) / 2 for j in range(len(shapes))], shapes, rotation=20
-    )
+    right.set_xticks([j + width * (len(stages) - 1) / 2 for j in range(len(shapes))], shapes, rotation=20)
     right.set(title="Held-out Solve-F1 by stage", ylim=(0, 1))
     right.legend()
     fig.tight_layout()

@@ -12,7 +12,7 @@ from typing import Any
 
 from toolgym_train.config import ToolGymTrainConfig
 
-__all__ = ["oracle_rows", "warm_start"]
+__all__ = ["oracle_rows", "raw_transcript", "warm_start"]
 
 
 def oracle_rows(config: ToolGymTrainConfig, n: int, first_seed: int) -> list[dict[str, Any]]:
@@ -21,31 +21,31 @@ def oracle_rows(config: ToolGymTrainConfig, n: int, first_seed: int) -> list[dic
     ``tools`` is JSON text, as TRL's SFTTrainer accepts, so rows with different tool schemas fit
     one Arrow table.
     """
+    from toolgym.evaluate import play_episode
     from toolgym.oracle import OracleAgent
     from toolgym_train.policy import make_env
 
     env, rows = make_env(config), []
-    oracle = OracleAgent(env)
-    for seed in range(first_seed, first_seed + n):
-        messages, tools = play_oracle(env, oracle, seed)
-        rows.append({"messages": messages, "tools": json.dumps(tools)})
-    env.close()
+    try:
+        for seed in range(first_seed, first_seed + n):
+            record = play_episode(env, OracleAgent(), seed=seed)
+            rows.append({"messages": raw_transcript(record), "tools": json.dumps(env.unwrapped.scenario.tool_docs)})
+    finally:  # a sandboxed suite holds a worker process
+        env.close()
     return rows
 
 
-def play_oracle(env: Any, oracle: Any, seed: int) -> tuple[list[dict[str, str]], list[dict]]:
-    """One oracle episode; assistant messages hold the oracle's raw text, tool messages their output."""
-    obs, _ = env.reset(seed=seed)
-    messages = [_plain(m) for m in obs["messages"]]
-    done = False
-    while not done:
-        text = oracle.act(obs)
-        seen = len(obs["messages"])
-        obs, _, terminated, truncated, _ = env.step(text)
-        messages.append({"role": "assistant", "content": text, "name": ""})
-        messages += [_plain(m) for m in obs["messages"][seen + 1 :]]
-        done = terminated or truncated
-    return messages, list(obs["tools"])
+def raw_transcript(record: dict[str, Any]) -> list[dict[str, str]]:
+    """An episode record's chat with each assistant message as the agent's raw text (the exact text
+    the env read, tool calls inside ``<tool_call>`` tags) and every message in one schema."""
+    actions = iter(record["actions"])
+    messages = []
+    for message in record["messages"]:
+        plain = _plain(message)
+        if message["role"] == "assistant":
+            plain["content"] = str(next(actions))
+        messages.append(plain)
+    return messages
 
 
 def _plain(message: dict[str, Any]) -> dict[str, str]:

@@ -22,8 +22,8 @@ class PrefixReward:
     """TRL reward function: the env's reward for a completion at a prefix.
 
     Reads the dataset columns ``scenario`` (the scenario as JSON) and ``replay`` (the JSON list of
-    earlier assistant turns), resets an env with ``options={"scenario": ..., "replay": ...}`` and
-    steps the completion, so the reward equals ``env.step``'s by construction.
+    earlier assistant turns), resumes an env at that prefix (:func:`toolgym.evaluate.reset_to_prefix`)
+    and steps the completion, so the reward equals ``env.step``'s by construction.
 
     Args:
         make_env: Returns a fresh ToolGym env (called once, lazily).
@@ -63,9 +63,17 @@ class PrefixReward:
         """Resets the env to the prefix and returns the reward of stepping ``completion``."""
         if self._env is None:
             self._env = self._make_env()
-        self._env.reset(options={"scenario": self._load(scenario_json), "replay": replay})
+        from toolgym.evaluate import reset_to_prefix
+
+        reset_to_prefix(self._env, replay, options={"scenario": self._load(scenario_json)})
         _, reward, _, _, _ = self._env.step(completion)
         return float(reward)
+
+    def close(self) -> None:
+        """Closes the env, if one was made (a sandboxed env holds a worker process)."""
+        if self._env is not None:
+            self._env.close()
+            self._env = None
 
     def _load(self, scenario_json: str) -> Any:
         if scenario_json not in self._scenarios:
@@ -151,13 +159,17 @@ def train_step_mode(
 
     rows = prefix_rows(episodes, tokenizer)
     trainer_cls = RLOOTrainer if config.algorithm == "rloo" else GRPOTrainer
-    trainer = trainer_cls(
-        model=model,
-        reward_funcs=[PrefixReward(lambda: make_env(config))],
-        args=rl_args(config, run_dir, config.steps_per_iteration),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tokenizer,
-        peft_config=peft_config(config, model),
-    )
-    trainer.train()
+    reward = PrefixReward(lambda: make_env(config))
+    try:
+        trainer = trainer_cls(
+            model=model,
+            reward_funcs=[reward],
+            args=rl_args(config, run_dir, config.steps_per_iteration),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=peft_config(config, model),
+        )
+        trainer.train()
+    finally:
+        reward.close()
     return trainer.model, list(trainer.state.log_history)

@@ -229,20 +229,18 @@ def oracle_transcripts(
     import gymnasium as gym
 
     import toolgym  # noqa: F401  (registers the ids)
+    from toolgym.evaluate import play_episode
     from toolgym.oracle import OracleAgent
 
     env = gym.make(env_id, **knobs)
-    oracle = OracleAgent(env)
-    out = []
-    for i in range(n):
-        obs, _ = env.reset(seed=seed + i)
-        done = False
-        while not done:
-            obs, _, terminated, truncated, _ = env.step(oracle.act(obs))
-            done = terminated or truncated
-        out.append((list(obs["messages"]), list(obs["tools"])))
-    env.close()
-    return out
+    try:
+        out = []
+        for i in range(n):
+            record = play_episode(env, OracleAgent(), seed=seed + i)
+            out.append((record["messages"], env.unwrapped.scenario.tool_docs))
+        return out
+    finally:
+        env.close()
 
 
 def build_tiny(

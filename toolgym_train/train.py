@@ -5,17 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from toolgym.evaluate import EvalReport, summarize
 from toolgym_train.config import ToolGymTrainConfig
-from toolgym_train.evaluate import (
-    evaluate_episodes,
-    format_table,
-    paired_gain,
-    summarize,
-    write_report,
-)
-from toolgym_train.rollout import HFGenerator, rollout
+from toolgym_train.evaluate import evaluate, paired_gain, write_report
+from toolgym_train.rollout import Episode, HFGenerator, rollout
 
-__all__ = ["collect", "run", "train_iteration"]
+__all__ = ["collect", "rollout_stats", "run", "train_iteration"]
 
 
 def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[int]) -> list:
@@ -37,7 +32,7 @@ def train_iteration(
     """Runs one collect-then-train iteration of ``config.mode``.
 
     Returns:
-        The trained model, the training rollouts' summary (``"all"`` metrics) and TRL's log history.
+        The trained model, the training rollouts' figures (:func:`rollout_stats`) and TRL's log.
     """
     first = (
         config.train_seed + config.warm_start_episodes + iteration * config.episodes_per_iteration
@@ -48,8 +43,7 @@ def train_iteration(
         from toolgym_train.episode import train_episode_mode
 
         model, log = train_episode_mode(model, tokenizer, config, seeds, run_dir)
-        rollout_stats = _episode_log_stats(log)
-        return model, rollout_stats, log
+        return model, _episode_log_stats(log), log
     episodes = collect(model, tokenizer, config, seeds)
     if config.mode == "dpo":
         from toolgym_train.dpo import train_dpo_mode
@@ -59,7 +53,17 @@ def train_iteration(
         from toolgym_train.step import train_step_mode
 
         model, log = train_step_mode(model, tokenizer, config, episodes, run_dir)
-    return model, summarize(episodes)["all"], log
+    return model, rollout_stats(episodes), log
+
+
+def rollout_stats(episodes: list[Episode]) -> dict[str, float]:
+    """Mean episode reward, Solve-F1 and answer accuracy of training rollouts."""
+    summary = summarize([ep.record for ep in episodes])
+    return {
+        "reward": sum(ep.episode_reward for ep in episodes) / len(episodes),
+        "solve_f1": float(summary["solve_f1"] or 0.0),
+        "answer_accuracy": float(summary["answer_accuracy"] or 0.0),
+    }
 
 
 def _episode_log_stats(log: list[dict]) -> dict[str, float]:
@@ -76,7 +80,7 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     """Runs the whole pipeline of ``config`` and writes ``results.json`` / ``report.png``.
 
     Returns:
-        ``{"stages": {stage: {shape: metrics}}, "curve": [...], "report": path}``.
+        ``{"stages": {stage: EvalReport}, "curve": [...], "gains": {...}, "report": path}``.
     """
     import torch
 
@@ -100,7 +104,9 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     if config.iterations:
         stage = f"after_{config.mode}"
         stages[stage] = _eval(model, tokenizer, config, stage, per_episode)
-    print(format_table(stages), flush=True)
+    stages = {name: report for name, report in stages.items() if report is not None}
+    if stages:
+        print(EvalReport.compare(stages), flush=True)
     gains = _gains(per_episode)
     path = write_report(
         config.output_dir,
@@ -136,16 +142,15 @@ def _eval(
     config: ToolGymTrainConfig,
     stage: str,
     per_episode: dict[str, list[float]],
-) -> dict[str, dict[str, float]]:
+) -> EvalReport | None:
     if not config.eval_episodes:
-        return {}
-    episodes = evaluate_episodes(model, tokenizer, config)
-    per_episode[stage] = [float(ep.info.get("solve_f1", 0.0)) for ep in episodes]
-    result = summarize(episodes)
-    if result:
-        print(
-            f"[toolgym-train] {stage}: held-out Solve-F1 {result['all']['solve_f1']:.3f}, "
-            f"answer accuracy {result['all']['answer_correct']:.3f}",
-            flush=True,
-        )
-    return result
+        return None
+    report = evaluate(model, tokenizer, config)
+    per_episode[stage] = [float(e["solve_f1"]) for e in report.episodes]
+    overall = report.overall
+    print(
+        f"[toolgym-train] {stage}: held-out Solve-F1 {overall['solve_f1']:.3f}, "
+        f"answer accuracy {overall['answer_accuracy']:.3f}",
+        flush=True,
+    )
+    return report

@@ -37,6 +37,19 @@ def test_the_same_seed_builds_the_same_world():
         [[e.name for e in g] for g in second.entities.values()]
 
 
+def test_interleaved_worlds_draw_what_each_draws_alone():
+    def names(world, n=30):
+        return [world.new("person").name for _ in range(n)]
+
+    alone = names(World(np.random.default_rng(7)))
+    first, second = World(np.random.default_rng(7)), World(np.random.default_rng(8))
+    mixed = []
+    for _ in range(30):
+        mixed.append(first.new("person").name)
+        second.new("person")  # another world drawing in between must not change the first's names
+    assert mixed == alone
+
+
 def test_relations_that_point_back_stay_consistent():
     world = World(np.random.default_rng(0))
     country, company = world.new("country"), world.new("company")

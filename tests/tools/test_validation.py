@@ -1,7 +1,9 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from toolgym.error import InvalidScenario
 from toolgym.scenario import ToolDoc
 from toolgym.tools.validation import ArgumentValidator
 
@@ -42,8 +44,8 @@ def test_an_extra_argument_is_named_with_a_suggestion():
     assert "unexpected argument 'yeer'" in message and "Did you mean 'year'" in message
 
 
-def test_an_invalid_schema_checks_only_argument_names():
+def test_an_invalid_schema_is_the_scenarios_fault_and_raises_naming_the_tool():
     broken = ToolDoc(name="b", description="", parameters={"type": "object", "properties": {"a": {"type": 5}}})
     validator = ArgumentValidator([broken])
-    assert validator.check("b", {"a": "anything"}) is None
-    assert "unexpected argument" in validator.check("b", {"z": 1})
+    with pytest.raises(InvalidScenario, match="tool 'b' is not a valid JSON Schema.*properties/a/type"):
+        validator.check("b", {"a": "anything"})

@@ -24,13 +24,10 @@ def hand_transcripts() -> list[tuple[list[dict], list[dict]]]:
 
 
 def env_transcripts(n: int) -> list[tuple[list[dict], list[dict]]]:
-    """Oracle transcripts of the real env when it is importable, else the scripted ones."""
-    try:
-        from toolgym_train.tiny import oracle_transcripts
+    """Oracle transcripts of the real env, and the scripted ones of the fake env."""
+    from toolgym_train.tiny import oracle_transcripts
 
-        return oracle_transcripts(n, "ToolGym/SingleHop-v0", **SMALL_ENV) + hand_transcripts()
-    except ImportError:
-        return hand_transcripts()
+    return oracle_transcripts(n, "ToolGym/SingleHop-v0", **SMALL_ENV) + hand_transcripts()
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-pytest.importorskip("toolgym.oracle")
-
 
 def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
     from toolgym_train.cli import main

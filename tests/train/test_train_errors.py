@@ -34,6 +34,13 @@ def test_overlapping_eval_and_train_seeds_are_rejected():
         ToolGymTrainConfig(eval_seed=5)
 
 
+def test_held_out_seeds_below_the_training_seeds_must_not_reach_them():
+    # eval seeds [0, 200) overlap training seeds starting at 100
+    with pytest.raises(ValueError, match=r"\[0, 200\) overlap"):
+        ToolGymTrainConfig(train_seed=100, eval_seed=0, eval_episodes=200)
+    ToolGymTrainConfig(train_seed=100, eval_seed=0, eval_episodes=100)  # [0, 100) is apart
+
+
 def test_the_cli_reports_bad_config_and_unknown_presets(capsys):
     assert main(["--preset", "tiny-cpu", "--num_generations", "3"]) == 2
     assert main(["--preset", "no-such-preset"]) == 2
@@ -42,7 +49,6 @@ def test_the_cli_reports_bad_config_and_unknown_presets(capsys):
 
 
 def test_an_unknown_env_id_suggests_close_ones():
-    pytest.importorskip("toolgym.env")
     from toolgym_train.policy import check_env_id
 
     with pytest.raises(ValueError, match="Did you mean 'ToolGym/MultiHop-v0'"):

@@ -1,16 +1,16 @@
-"""Each training mode runs two optimizer steps on the tiny model and changes its parameters."""
+"""Each training mode learns from the env's reward on the tiny model; step-mode rewards are env.step's."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 from conftest import SMALL_ENV
 
-pytest.importorskip("toolgym.oracle")
-
-from toolgym_train.config import ToolGymTrainConfig  # noqa: E402
-from toolgym_train.rollout import HFGenerator, rollout  # noqa: E402
+from toolgym.evaluate import reset_to_prefix
+from toolgym_train.config import ToolGymTrainConfig
+from toolgym_train.rollout import HFGenerator, rollout
 
 
 def small_config(tmp_path, **overrides) -> ToolGymTrainConfig:
@@ -41,41 +41,127 @@ def changed(before: dict, model) -> bool:
     return any(not v.equal(before[k]) for k, v in model.named_parameters())
 
 
+def empty_reply_probability(model, tokenizer, config, temperature: float = 1.0) -> float:
+    """Mean probability that the policy's one-token reply is empty (EOS or whitespace), which the
+    env penalizes with -0.5, at the opening prompts of the first iteration's training seeds."""
+    import torch
+
+    from toolgym.hf import render_ids
+    from toolgym_train.policy import make_env
+
+    empty = [t for t in range(len(tokenizer)) if not tokenizer.decode([t], skip_special_tokens=True).strip()]
+    first = config.train_seed + config.warm_start_episodes
+    env, total = make_env(config), 0.0
+    for seed in range(first, first + config.episodes_per_iteration):
+        obs, _ = env.reset(seed=seed)
+        ids = render_ids(tokenizer, obs["messages"], obs["tools"], add_generation_prompt=True)
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1]
+        total += float(torch.softmax(logits.float() / temperature, -1)[empty].sum())
+    env.close()
+    return total / config.episodes_per_iteration
+
+
+def track_envs(monkeypatch) -> list:
+    """Records every env training makes, and whether it was closed."""
+    import toolgym_train.policy
+
+    made, make = [], toolgym_train.policy.make_env
+
+    def tracked(config):
+        env = make(config)
+        env.closed, close = False, env.close
+
+        def closing():
+            env.closed = True
+            close()
+
+        env.close = closing
+        made.append(env)
+        return env
+
+    monkeypatch.setattr(toolgym_train.policy, "make_env", tracked)
+    return made
+
+
+def capture_pairs(monkeypatch) -> list[dict]:
+    """Records the preference pairs DPO mode builds."""
+    import toolgym_train.dpo
+
+    pairs: list[dict] = []
+    build = toolgym_train.dpo.preference_rows
+    monkeypatch.setattr(toolgym_train.dpo, "preference_rows", lambda *a, **k: pairs.extend(build(*a, **k)) or pairs)
+    return pairs
+
+
+def preference_margin(model, tokenizer, pairs) -> float:
+    """Mean log-probability of the chosen completions minus the rejected ones, as DPO tokenizes them."""
+    import torch
+
+    def logp(prompt: str, completion: str) -> float:
+        head = tokenizer.encode(prompt, add_special_tokens=False)
+        tail = tokenizer.encode(completion, add_special_tokens=False) + [tokenizer.eos_token_id]
+        with torch.no_grad():
+            logits = model(torch.tensor([head + tail])).logits[0, len(head) - 1 : -1].float()
+        return float(torch.log_softmax(logits, -1)[torch.arange(len(tail)), torch.tensor(tail)].sum())
+
+    return sum(logp(p["prompt"], p["chosen"]) - logp(p["prompt"], p["rejected"]) for p in pairs) / len(pairs)
+
+
 @pytest.mark.parametrize(
     "mode, algorithm", [("step", "grpo"), ("step", "rloo"), ("dpo", "grpo"), ("episode", "grpo")]
 )
-def test_each_mode_trains_two_steps_and_changes_the_parameters(
+def test_each_mode_learns_from_the_env_reward_to_avoid_empty_replies(
     tmp_path, warm_model, tokenizer, mode, algorithm, monkeypatch
 ):
-    import toolgym_train.episode
+    """One-token replies: an empty one scores the env's -0.5, any other 0 (a wrong answer). The
+    warm model's most likely reply is a newline; sampled at a temperature where half the replies
+    are empty, samples differ in env reward, and training on that reward alone must make empty
+    replies less likely."""
+    from toolgym.scenario import Scenario
+    from toolgym_train.policy import make_env
     from toolgym_train.step import PrefixReward
-
-    # A tiny model's samples often all score the same env reward, which gives GRPO no signal;
-    # a length-based reward guarantees differences, so the test checks the training machinery.
-    monkeypatch.setattr(
-        PrefixReward, "score", lambda self, text, scenario, replay: float(len(text) % 3)
-    )
-
-    def by_length(completions, **kwargs):
-        return [float(len(c) % 3) for c in completions]
-
-    monkeypatch.setattr(toolgym_train.episode, "episode_reward", by_length)
-    model = warm_model
     from toolgym_train.train import train_iteration
 
+    scored = []  # every (completion, scenario, replay, reward) the trainer got from the env
+    env_score = PrefixReward.score
+
+    def spy(self, text, scenario, replay):
+        reward = env_score(self, text, scenario, replay)
+        scored.append((text, scenario, replay, reward))
+        return reward
+
+    monkeypatch.setattr(PrefixReward, "score", spy)
+    probe = small_config(tmp_path, episodes_per_iteration=4)
+    # the sampling temperature at which about half of the one-token replies are empty
+    temperature = min((0.02 * k for k in range(1, 50)),
+                      key=lambda t: abs(empty_reply_probability(warm_model, tokenizer, probe, t) - 0.5))
     config = small_config(
-        tmp_path,
-        mode=mode,
-        algorithm=algorithm,
-        temperature=1.5,
-        beta=0.1 if mode == "dpo" else 0.0,
+        tmp_path, mode=mode, algorithm=algorithm, temperature=temperature, max_new_tokens=1,
+        episodes_per_iteration=4, num_generations=4, per_device_train_batch_size=4,
+        beta=0.1 if mode == "dpo" else 0.0, learning_rate=3e-3,
     )
-    before = snapshot(model)
-    trained, _, log = train_iteration(model, tokenizer, config, iteration=0)
-    if mode == "dpo" and "note" in log[0]:
-        pytest.skip("the sampled completions all scored the same: no DPO pair")
+    pairs = capture_pairs(monkeypatch)
+    made = track_envs(monkeypatch)
+    before = snapshot(warm_model)
+    reference = copy.deepcopy(warm_model)
+    trained, _, log = train_iteration(warm_model, tokenizer, config, iteration=0)
+    assert "note" not in log[0], log[0]  # DPO found pairs
     assert max(e.get("step", 0) for e in log) == 2
+    assert made and all(env.closed for env in made)  # a sandboxed env holds a worker process
     assert changed(before, trained)
+    if mode == "dpo":  # DPO learns on the texts of its pairs: the chosen ones must gain on the rejected
+        assert preference_margin(trained, tokenizer, pairs) > preference_margin(reference, tokenizer, pairs)
+    else:
+        assert empty_reply_probability(trained, tokenizer, config) < empty_reply_probability(
+            reference, tokenizer, config
+        )
+    env = make_env(config)  # the rewards the trainer saw are env.step's, recomputed on a fresh env
+    for text, scenario, replay, reward in scored[:8]:
+        reset_to_prefix(env, replay, options={"scenario": Scenario.model_validate_json(scenario)})
+        assert env.step(text)[1] == reward
+    env.close()
+    assert mode == "episode" or {0.0, -0.5} <= {r for *_, r in scored} <= {0.0, -0.3, -0.5}  # -0.3: a lone "<tool_call>"
 
 
 def test_step_mode_rewards_equal_env_step_rewards_for_the_same_prefixes(tmp_path, model, tokenizer):
@@ -93,9 +179,9 @@ def test_step_mode_rewards_equal_env_step_rewards_for_the_same_prefixes(tmp_path
     oracle = OracleAgent(env)
     for row in rows:
         scenario = reward._load(row["scenario"])
-        obs, _ = env.reset(options={"scenario": scenario, "replay": json.loads(row["replay"])})
+        obs, _ = reset_to_prefix(env, json.loads(row["replay"]), options={"scenario": scenario})
         for completion in (oracle.act(obs), "<answer>nothing</answer>", ""):
-            env.reset(options={"scenario": scenario, "replay": json.loads(row["replay"])})
+            reset_to_prefix(env, json.loads(row["replay"]), options={"scenario": scenario})
             expected = env.step(completion)[1]
             assert reward([completion], scenario=[row["scenario"]], replay=[row["replay"]]) == [
                 expected

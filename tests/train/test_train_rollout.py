@@ -28,7 +28,7 @@ def test_rollout_ids_equal_the_template_rendering_of_the_final_chat(tokenizer):
         rendered = render_ids(tokenizer, ep.messages, ep.tools)
         newline = tokenizer.encode("\n", add_special_tokens=False)
         assert ep.ids + newline == rendered  # the template closes the last turn with "<|im_end|>\n"
-        assert ep.turns == script and ep.done
+        assert ep.turns == script and not ep.record["truncated"]
 
 
 def test_env_mask_covers_exactly_the_tool_tokens(tokenizer):

@@ -26,8 +26,24 @@ FACTS = {"blue moon": "Ann Lee", "red sun": "Bo Chen"}
 class FakeScenario:
     """Holds the question and its answer."""
 
+    task = None
+    grading = None
+    shape = "single_hop"
+    meta: dict = {}
+
     def __init__(self, title: str) -> None:
-        self.title, self.answer = title, FACTS[title]
+        self.title, self.answer, self.id = title, FACTS[title], f"fake-{title}"
+        self.messages = (
+            {"role": "system", "content": "Answer with tools."},
+            {"role": "user", "content": f"Who directed {title}?"},
+        )
+
+
+def _info(solved: bool, calls: int, correct: bool) -> dict[str, Any]:
+    """The env's info keys: one sub-answer (the director)."""
+    s = int(solved)
+    return {"solved": s, "calls": calls, "sub_answers": 1, "solve_precision": s / calls if calls else 1.0,
+            "solve_rate": float(s), "solve_f1": 2 * s / (calls + 1), "answer_correct": correct}
 
 
 class FakeEnv:
@@ -38,12 +54,9 @@ class FakeEnv:
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         self.scenario = FakeScenario(sorted(FACTS)[(seed or 0) % len(FACTS)])
-        self.messages = [
-            {"role": "system", "content": "Answer with tools."},
-            {"role": "user", "content": f"Who directed {self.scenario.title}?"},
-        ]
-        self.solved = False
-        return self._obs(), {}
+        self.messages = [dict(m) for m in self.scenario.messages]
+        self.solved, self.calls = False, 0
+        return self._obs(), _info(False, 0, False)
 
     def _obs(self) -> dict[str, Any]:
         return {"messages": list(self.messages), "tools": TOOLS}
@@ -53,7 +66,7 @@ class FakeEnv:
         if not calls:
             self.messages.append({"role": "assistant", "content": text})
             correct = self.scenario.answer in text
-            return self._obs(), float(correct), True, False, {"answer_correct": correct}
+            return self._obs(), float(correct), True, False, _info(self.solved, self.calls, correct)
         self.messages.append(
             {
                 "role": "assistant",
@@ -66,8 +79,8 @@ class FakeEnv:
             self.messages.append(
                 {"role": "tool", "name": call["name"], "content": FACTS.get(title, "unknown")}
             )
-        self.solved = True
-        return self._obs(), 1.0, False, False, {"answer_correct": False}
+        self.solved, self.calls = True, self.calls + len(calls)
+        return self._obs(), 1.0, False, False, _info(True, self.calls, False)
 
 
 def canonical_call(name: str, arguments: dict) -> str:

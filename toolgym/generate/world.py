@@ -2,18 +2,17 @@
 
 A :class:`World` creates entities only when a scenario needs them and draws each attribute on
 first access, so a scenario costs a few dozen draws. All randomness comes from the numpy
-``Generator`` given to it: it seeds one Faker instance (``seed_instance``) whose word lists and
-``random`` the name generators use. Names are unique within a world, case-insensitively, and no
+``Generator`` given to it: it seeds the world's own ``random.Random``, which draws from Faker's
+word lists (first and last names, city parts) and the lists here. Names are unique within a world, case-insensitively, and no
 name contains another as whole words, so a sub-answer never hides inside another name.
 """
 
 from __future__ import annotations
 
+import random
 import re
-import threading
 from dataclasses import dataclass, field
 
-import faker
 import numpy as np
 from faker.providers.address.en_US import Provider as _Address
 from faker.providers.person.en_US import Provider as _Person
@@ -48,7 +47,6 @@ _MASCOTS = ("Hawks", "Wolves", "Comets", "Rangers", "Falcons", "Giants", "Otters
 _EVENT_KINDS = ("Festival", "Fair", "Gala", "Expo", "Week", "Carnival", "Summit", "Showcase")
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
-_FAKERS = threading.local()
 
 
 def words(text: str) -> str:
@@ -77,16 +75,6 @@ class Entity:
         return f"Entity({self.type!r}, {self.name!r})"
 
 
-def _faker(seed: int) -> faker.Faker:
-    """Returns this thread's Faker instance (building one costs ~15 ms), reseeded with ``seed``."""
-    fake = getattr(_FAKERS, "fake", None)
-    if fake is None:
-        fake = faker.Faker("en_US")
-        _FAKERS.fake = fake
-    fake.seed_instance(seed)
-    return fake
-
-
 class World:
     """A lazily built, seeded knowledge base.
 
@@ -103,8 +91,9 @@ class World:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.fake = _faker(int(rng.integers(0, 2**31 - 1)))
-        self.random = self.fake.random
+        # The world's own generator, seeded as Faker's ``seed_instance`` seeds one, so a world
+        # never shares random state with another world, thread or Faker instance.
+        self.random = random.Random(int(rng.integers(0, 2**31 - 1)))
         self.entities: dict[str, list[Entity]] = {name: [] for name in DOMAINS}
         self._names: list[str] = []
 

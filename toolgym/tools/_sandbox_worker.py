@@ -24,7 +24,6 @@ _PREIMPORTS = (
 ).split()
 
 
-
 # ---------------------------------------------------------------------- zygote and episode worker
 
 
@@ -38,6 +37,8 @@ def _zygote_main(config: dict, requests: int, replies: int) -> None:
         __import__(module)
     kills: set[int] = set()
     generation = 0
+    # bwrap made this zygote the first child of a fresh PID namespace's init (see _bubblewrap).
+    sandboxed = config.get("isolation") == "os" and os.getppid() == 1 and os.getpid() == 2
     while True:
         pid = os.fork()
         if pid == 0:
@@ -51,6 +52,8 @@ def _zygote_main(config: dict, requests: int, replies: int) -> None:
         except OSError:
             pass
         status, orphaned = _supervise(pid, generation, ctrl, kills)
+        if sandboxed:
+            _sweep_sandbox()
         _send(replies, {"exit": status, "gen": generation})
         if orphaned:
             os._exit(0)
@@ -77,6 +80,28 @@ def _supervise(pid: int, generation: int, ctrl: int, kills: set[int]) -> tuple[i
     _kill_group(pid)  # a tool's stray children die with their worker
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), orphaned
+
+
+def _sweep_sandbox() -> None:
+    """Under OS isolation only: kills every other process in the sandbox and empties /tmp.
+
+    ``kill(-1)`` reaches only the processes of this PID namespace, so a tool's grandchildren that
+    left the worker's process group die too; files a tool left in the private /tmp go.
+    """
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass  # no other process
+    import shutil
+
+    for entry in os.scandir("/tmp"):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def _exited(pid: int) -> bool:
@@ -114,11 +139,45 @@ def _forbid_processes(*_args: Any, **_kwargs: Any) -> Any:
     raise PermissionError("starting processes is not allowed in the tool sandbox")
 
 
-def _describe(error: BaseException) -> str:
+def _forbid_process_creation() -> None:
+    """Replaces the fork, exec and spawn functions with :func:`_forbid_processes`."""
+    import _posixsubprocess
+    import posix
+
+    names = ("fork", "forkpty", "system", "posix_spawn", "posix_spawnp", "execv", "execve")
+    for module in (os, posix):
+        for name in names:
+            if hasattr(module, name):
+                setattr(module, name, _forbid_processes)
+    _posixsubprocess.fork_exec = _forbid_processes
+    subprocess._fork_exec = _forbid_processes  # type: ignore[attr-defined]
+
+
+def _set_limit(kind: int, value: int | None) -> bool:
+    """Sets limit ``kind`` to ``value`` (soft and hard; None: re-set as is); False when refused."""
+    import resource
+
+    limits = resource.getrlimit(kind)
+    if value is not None:
+        hard = limits[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        limits = (value, value)
     try:
-        return f"Error: {type(error).__name__}: {error}"
-    except BaseException:
-        return f"Error: {type(error).__name__}"
+        resource.setrlimit(kind, limits)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    return f"Error: {_explain(error)}"
+
+
+def _explain(error: BaseException) -> str:
+    try:
+        return f"{type(error).__name__}: {error}"
+    except BaseException:  # a hostile __str__
+        return type(error).__name__
 
 
 class _Worker:
@@ -133,6 +192,7 @@ class _Worker:
         self.compiled: dict[str, Any] = {}
         self.functions: dict[str, Any] = {}
         self.state: Any = None
+        self.limits_missing: list[str] = []
 
     def serve(self) -> None:
         os.setpgid(0, 0)
@@ -150,39 +210,22 @@ class _Worker:
             _send(self.replies, reply)
 
     def _apply_limits(self) -> None:
+        """Sets the resource limits (recording the ones refused) and disables process creation."""
         import resource
 
         limits = [
-            (resource.RLIMIT_AS, self.memory_mb << 20),
-            (resource.RLIMIT_FSIZE, _FILE_SIZE_LIMIT),
-            (resource.RLIMIT_CORE, 0),
+            ("RLIMIT_AS", self.memory_mb << 20),
+            ("RLIMIT_FSIZE", _FILE_SIZE_LIMIT),
+            ("RLIMIT_CORE", 0),
+            ("RLIMIT_NPROC", 0),
         ]
-        if hasattr(resource, "RLIMIT_NPROC"):
-            limits.append((resource.RLIMIT_NPROC, 0))
-        for kind, value in limits:
-            _soft, hard = resource.getrlimit(kind)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            try:
-                resource.setrlimit(kind, (value, value))
-            except (OSError, ValueError):
-                pass
-        import _posixsubprocess
-        import posix
-
-        for module in (os, posix):
-            for name in (
-                "fork",
-                "forkpty",
-                "system",
-                "posix_spawn",
-                "posix_spawnp",
-                "execv",
-                "execve",
-            ):
-                if hasattr(module, name):
-                    setattr(module, name, _forbid_processes)
-        _posixsubprocess.fork_exec = _forbid_processes
-        subprocess._fork_exec = _forbid_processes  # type: ignore[attr-defined]
+        for name, value in limits:
+            kind = getattr(resource, name, None)
+            if kind is not None and not _set_limit(kind, value):
+                self.limits_missing.append(name)
+        if self.cpu_seconds and not _set_limit(resource.RLIMIT_CPU, None):
+            self.limits_missing.append("RLIMIT_CPU")
+        _forbid_process_creation()
 
     def _arm_cpu_limit(self) -> None:
         import resource
@@ -204,14 +247,18 @@ class _Worker:
                 BaseException
             ) as error:  # SyntaxError, ValueError (null bytes), RecursionError...
                 self.compiled[name] = _describe(error)
-        return {"ok": True}
+        return {"ok": True, "limits_missing": self.limits_missing}
 
     def op_state(self, _request: dict) -> dict:
-        return {"state": json.dumps(self.state, default=repr)}
+        try:
+            return {"state": json.dumps(self.state, default=repr)}
+        except BaseException as error:  # a cycle, a hostile __repr__...: the parent raises
+            return {"error": _explain(error)}
 
     def op_call(self, request: dict) -> dict:
+        """Runs one call; ``ok`` is True only when the tool function returned normally."""
         name = request["name"]
-        recycle = False
+        ok = recycle = False
         try:
             if self.cpu_seconds:
                 self._arm_cpu_limit()
@@ -221,6 +268,7 @@ class _Worker:
                 if type(result) in (dict, list)
                 else str(result)
             )
+            ok = True
         except _LoadError as error:
             text = str(error)
         except MemoryError:
@@ -232,11 +280,11 @@ class _Worker:
             os._exit(0)
         if _has_children():
             text = f"Error: {name} started a child process, which the sandbox does not allow"
-            recycle = True
+            ok, recycle = False, True
         if len(text) > self.max_output_chars:
             cut = len(text) - self.max_output_chars
             text = f"{text[: self.max_output_chars]}... [truncated {cut} characters]"
-        return {"out": text, "recycle": recycle}
+        return {"out": text, "ok": ok, "recycle": recycle}
 
     def _function(self, name: str) -> Any:
         function = self.functions.get(name)

@@ -1,7 +1,8 @@
 """Tool-call parsing: the model's raw text (or an assistant message dict) -> a :class:`ParsedTurn`.
 
 The default format is Qwen's and Hermes': ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``,
-several per turn. Other formats plug in as any callable ``str -> ParsedTurn`` (see :func:`get_parser`).
+several per turn. ``"react"`` reads ReAct replies (``Action: NAME`` / ``Action Input: {json}``, as
+RoTBench asks for). Other formats plug in as any callable ``str -> ParsedTurn`` (see :func:`get_parser`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ __all__ = [
     "get_parser",
     "parse_hermes",
     "parse_message",
+    "parse_react",
     "parser_from_tokenizer",
 ]
 
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 _STRAY_TAGS = ("<tool_call>", "</tool_call>")
+_REACT_ACTION = re.compile(r"Action:[ \t]*(?P<name>[^\n]*?)[ \t]*(?=\n|Action Input:|\Z)")
+_REACT_INPUT = re.compile(r"\s*Action Input:\s*")
+_JSON = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,60 @@ def parse_hermes(text: str) -> ParsedTurn:
     return ParsedTurn(content=content.strip(), calls=calls)
 
 
+def parse_react(text: str) -> ParsedTurn:
+    """Parses ReAct replies: ``Action: NAME`` followed by ``Action Input: {json}``.
+
+    Each ``Action:`` is one call; its input is the one JSON object after the ``Action Input:``
+    that follows it (text after that object, such as a made-up ``Observation:``, is ignored). An
+    ``Action:`` without an input, or whose input is not a JSON object, is a malformed call with
+    the reason; so is an ``Action Input:`` without an ``Action:``. The content is the text before
+    the first ``Action:`` (the ``Thought``). ``Action: finish`` is a call like any other: the
+    tool set decides what it means (RoTBench lists a ``finish`` tool).
+
+    This reads more leniently than RoTBench's grading, which takes the first ``Action: ``
+    and wants nothing but JSON after the first ``Action Input: `` (see
+    :func:`toolgym.rotbench.rotbench_metrics`).
+
+    Example:
+        >>> turn = parse_react('Thought: look it up.\\nAction: search\\nAction Input: {"q": "x"}')
+        >>> turn.content, turn.calls[0].name, turn.calls[0].arguments
+        ('Thought: look it up.', 'search', {'q': 'x'})
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_react expects str, got {type(text).__name__}")
+    calls, pos = [], 0
+    while (action := _REACT_ACTION.search(text, pos)) is not None:
+        call, pos = _react_call(text, action)
+        calls.append(call)
+    first = _REACT_ACTION.search(text)
+    content = text[: first.start()] if first else text
+    if not calls and "Action Input:" in text:
+        calls.append(ParsedCall(None, None, "an 'Action Input:' without its 'Action:' line", text))
+    return ParsedTurn(content=content.strip(), calls=tuple(calls))
+
+
+def _react_call(text: str, action: re.Match[str]) -> tuple[ParsedCall, int]:
+    """The call that starts at ``action`` and where the text after it begins."""
+    name = action.group("name") or None
+    given = _REACT_INPUT.match(text, action.end())
+    if given is None:
+        raw = text[action.start():action.end()]
+        error = f"the line {raw.strip()!r} has no 'Action Input:' after it"
+        return ParsedCall(name, None, error, raw), action.end()
+    try:
+        arguments, end = _JSON.raw_decode(text, given.end())
+    except json.JSONDecodeError as exc:
+        error = f"the Action Input is not valid JSON ({exc.msg})"
+        return ParsedCall(name, None, error, text[action.start():]), given.end()
+    raw = text[action.start():end]
+    if name is None:
+        return ParsedCall(None, None, "the 'Action:' line names no tool", raw), end
+    if not isinstance(arguments, dict):
+        kind = type(arguments).__name__
+        return ParsedCall(name, None, f"the Action Input must be a JSON object, got {kind}", raw), end
+    return ParsedCall(name, arguments, None, raw), end
+
+
 def parse_message(message: Mapping[str, Any]) -> ParsedTurn:
     """Reads an OpenAI-style assistant message ``{"content": ..., "tool_calls": [...]}``."""
     content = message.get("content") or ""
@@ -157,7 +216,7 @@ def parser_from_tokenizer(tokenizer: Any) -> Parser:
     return parse
 
 
-PARSERS: dict[str, Parser] = {"hermes": parse_hermes, "qwen": parse_hermes}
+PARSERS: dict[str, Parser] = {"hermes": parse_hermes, "qwen": parse_hermes, "react": parse_react}
 """Built-in text formats, by name."""
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from toolgym.error import ToolError
-from toolgym.reward import ERROR_PREFIX
 from toolgym.scenario import Scenario, SourceImpl, Tool
+from toolgym.tools.result import ToolResult
 
 __all__ = ["ToolRunner", "truncate"]
 
@@ -51,31 +51,36 @@ class ToolRunner:
             self._sandbox = SandboxRuntime({}, **options)
         return self._sandbox
 
+    @property
+    def isolation(self) -> str | None:
+        """How the sandbox isolates source tools (``"os"`` or ``"process"``); None if none ran."""
+        return None if self._sandbox is None else self._sandbox.isolation
+
     def get_state(self) -> dict[str, Any] | None:
         """The sandbox's current data (stateful tasks), or None when no sandbox runs."""
         return None if self._sandbox is None else self._sandbox.get_state()
 
-    def call(self, name: str, arguments: dict[str, Any]) -> str:
-        """Runs one call and returns its output; failures come back as ``Error: ...`` text."""
+    def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        """Runs one call; a failure comes back as a :class:`ToolResult` with ``ok`` False."""
         tool = self._tools.get(name)
         if tool is None:
-            return f"{ERROR_PREFIX}unknown tool {name!r}."
+            return ToolResult.error(f"unknown tool {name!r}.")
         if isinstance(tool.impl, SourceImpl):
-            output = self._sandbox_runtime().call(name, arguments)
+            result = self._sandbox_runtime().call(name, arguments)
         else:
-            output = self._run_builtin(tool, arguments)
-        return truncate(output, self.max_output_chars)
+            result = self._run_builtin(tool, arguments)
+        return result._replace(text=truncate(result.text, self.max_output_chars))
 
     @staticmethod
-    def _run_builtin(tool: Tool, arguments: dict[str, Any]) -> str:
+    def _run_builtin(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
         from toolgym.tools.builtin import run_builtin
 
         try:
-            return run_builtin(tool, arguments)
+            return ToolResult(run_builtin(tool, arguments))
         except ToolError as exc:
-            return f"{ERROR_PREFIX}{exc}"
+            return ToolResult.error(str(exc))
         except Exception as exc:  # a bug in a generated tool must not end the episode
-            return f"{ERROR_PREFIX}{tool.name} failed: {type(exc).__name__}: {exc}"
+            return ToolResult.error(f"{tool.name} failed: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Stops the sandbox worker, if one runs."""

@@ -12,7 +12,9 @@ millisecond), so nothing a tool did to its process (globals, monkey patches, ``d
 leaked memory) leaks into the next episode. When a worker hangs past the per-call timeout, crashes
 (segfault, ``os._exit``), runs out of memory or leaves child processes behind, the zygote kills its
 whole process group and forks a replacement, which reloads the current codes and the episode's
-initial state; the call returns an error string and later calls go on.
+initial state; the call returns a failed :class:`~toolgym.tools.result.ToolResult` and later calls
+go on. A failure to read the state raises :class:`~toolgym.error.SandboxError` instead: it is the
+infrastructure's fault, never the agent's.
 
 State. Stateful tools take a parameter named ``data``: the domain's data dict, which they may
 mutate. The dict lives in the worker: ``reset(state=...)`` installs it, every call of a function
@@ -20,23 +22,30 @@ with a ``data`` parameter receives it, and :meth:`SandboxRuntime.get_state` retu
 When a worker is replaced, its state is lost and the replacement starts again from the state given
 to the last ``reset`` (the start of the episode); the error message of that call says so.
 
-Threat model. The sandbox stops: hangs (wall-clock timeout; optional CPU limit), crashes, memory
-bombs (``RLIMIT_AS``), big files (``RLIMIT_FSIZE``), core dumps, fork bombs (best effort: the fork
-and exec functions are disabled in the worker, ``RLIMIT_NPROC`` is 0 for non-root users, and any
-process a tool starts dies with the worker's process group), output on stdout/stderr (fds 0-2 are
-``/dev/null``; the protocol uses other descriptors and is validated), huge outputs (truncated), and
-any change to the caller's state (separate process; replies are JSON, never pickle). It does NOT
-stop: network access, reading or writing files the user can access, reading environment variables,
-or a determined attacker (``ctypes`` can undo every guard above). It is a robustness boundary for
-buggy or sloppy generated code, not a security boundary: run hostile code in a container or VM.
-Within one episode a tool can still break its own worker for the later calls of that episode (by
-patching ``builtins``, say); the next ``reset`` starts clean. POSIX only (Linux, macOS).
+Isolation and threat model. Both levels stop hangs (wall-clock timeout; optional CPU limit),
+crashes, memory bombs (``RLIMIT_AS``), big files (``RLIMIT_FSIZE``), core dumps, process creation
+(best effort: fork and exec are disabled in the worker, ``RLIMIT_NPROC`` is 0 for non-root users,
+a tool's processes die with the worker's process group), output on fds 0-2 (``/dev/null``; the
+protocol uses other descriptors and is validated), huge outputs (truncated), and any change to the
+caller's state (separate process; replies are JSON, never pickle). ``isolation="process"`` does NOT
+stop network access, reading or writing the user's files, reading environment variables, or
+``ctypes``, which undoes the guards (as root, the limits too): a robustness boundary for buggy
+code. ``isolation="os"`` starts the zygote in bubblewrap (:mod:`toolgym.tools._bubblewrap`), and
+every worker it forks inherits kernel-enforced walls that ``ctypes`` cannot undo: no network, a
+read-only view of only the Python installation and system libraries, a private ``/tmp`` emptied
+between episodes, an empty environment, its own PID namespace (nothing a tool starts outlives its
+worker), no capabilities. It does NOT stop reading what is in that view, kernel exploits, or
+exhausting the machine beyond the per-process limits (no cgroups). ``"auto"`` (the default) takes
+``"os"`` where ``bwrap`` works, else warns once and takes ``"process"``;
+:attr:`SandboxRuntime.isolation` says which runs, :attr:`SandboxRuntime.limits_missing` which limits
+the machine refused (warned once). Within one episode a tool can still break its own worker (by
+patching ``builtins``, say); the next ``reset`` starts clean. POSIX only; ``"os"`` needs Linux.
 
 Example:
     >>> codes = {"add": "def add(a, b):\\n    return {'sum': a + b}"}
     >>> with SandboxRuntime(codes, timeout=5) as runtime:
     ...     runtime.call("add", {"a": 1, "b": 2})
-    '{"sum": 3}'
+    ToolResult(text='{"sum": 3}', ok=True)
 """
 
 from __future__ import annotations
@@ -49,12 +58,15 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from toolgym.error import InvalidKnob, InvalidScenario, ToolGymError, did_you_mean
+from toolgym.error import InvalidKnob, InvalidScenario, SandboxError, ToolGymError, did_you_mean
+from toolgym.tools import _bubblewrap
 from toolgym.tools._sandbox_worker import _HEADER  # one wire format for both sides
+from toolgym.tools.result import ToolResult
 
 __all__ = ["SandboxRuntime"]
 
@@ -81,6 +93,12 @@ class SandboxRuntime:
             the worker and only renews the tool namespaces and the state (about 1 ms cheaper
             per tool set on a quiet machine; module-level changes such as monkey patches or
             ``decimal`` contexts then survive into later episodes).
+        isolation: ``"process"``: the worker is an ordinary process of this user (limits and
+            guards only). ``"os"``: the zygote runs in bubblewrap (no network, read-only view of
+            the Python installation only, private ``/tmp``, empty environment, own PID
+            namespace); raises :class:`~toolgym.error.SandboxError` where ``bwrap`` is missing or
+            cannot create namespaces. ``"auto"``: ``"os"`` where it works, else ``"process"``
+            with a warning (once per process). :attr:`isolation` says which one runs.
 
     The runtime is thread-safe (calls are serialized) but not shareable across processes; give
     each env process its own runtime.
@@ -95,6 +113,7 @@ class SandboxRuntime:
         cpu_seconds: int | None = None,
         max_output_chars: int = 8192,
         fresh_worker_per_episode: bool = True,
+        isolation: str = "auto",
     ) -> None:
         _check_positive("timeout", timeout)
         _check_positive("memory_mb", memory_mb)
@@ -106,6 +125,8 @@ class SandboxRuntime:
         self.cpu_seconds = cpu_seconds
         self.max_output_chars = int(max_output_chars)
         self.fresh_worker_per_episode = bool(fresh_worker_per_episode)
+        self.isolation = _bubblewrap.choose_isolation(isolation)
+        """The isolation that runs: ``"os"`` (bubblewrap) or ``"process"``."""
         self.restarts = 0
         """How many times a worker was replaced after a failure (not counting resets)."""
         self._codes = _check_codes(codes)
@@ -114,6 +135,8 @@ class SandboxRuntime:
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize | None = None
         self._closed = False
+        self._limits_missing: tuple[str, ...] = ()
+        self._warned_limits = False
         self._spawn()
 
     # ------------------------------------------------------------------ public API
@@ -123,35 +146,46 @@ class SandboxRuntime:
         """Names of the tools of the current codes."""
         return list(self._codes)
 
-    def call(self, name: str, arguments: Mapping[str, Any], **extra_kwargs: Any) -> str:
-        """Calls tool ``name`` and returns its output as text; every failure is an error string.
+    def call(self, name: str, arguments: Mapping[str, Any], **extra_kwargs: Any) -> ToolResult:
+        """Calls tool ``name``; every failure is a result with ``ok`` False, never an exception.
 
         A ``dict``/``list`` result becomes JSON (``ensure_ascii=False``), anything else ``str()``,
         as in FTRL. Functions with a ``data`` parameter receive the worker's state dict unless
         ``extra_kwargs`` (JSON values) say otherwise; mutations of an explicit ``data`` are not kept.
+        ``ok`` is True exactly when the tool function returned (whatever its text says).
         """
-        if name not in self._codes:
-            available = ", ".join(self._codes) or "none"
-            return f"Error: unknown tool {name!r}. Available tools: {available}.{did_you_mean(name, self._codes)}"
-        if not isinstance(arguments, Mapping):
-            return f"Error: the arguments of {name} must be a JSON object, got {type(arguments).__name__}."
-        request = {"op": "call", "name": name, "args": dict(arguments), "extra": extra_kwargs}
-        payload = json.dumps(request)  # raises for non-JSON values: that is library misuse
         with self._lock:
-            try:
-                reply = self._request(payload, self.timeout, 12 * self.max_output_chars + 4096)
-            except _Failure as failure:
-                self._recover(failure)
-                return self._failure_text(name, failure)
-            output = reply.get("out")
-            if not isinstance(output, str):
-                failure = _Failure("broken", "the worker sent a malformed reply")
-                self._recover(failure)
-                return self._failure_text(name, failure)
-            if reply.get("recycle"):
-                self._recover(_Failure("recycle"))
-                return f"{output} ({self._restart_note()})"
-            return output
+            if name not in self._codes:
+                available = ", ".join(self._codes) or "none"
+                hint = did_you_mean(name, self._codes)
+                return ToolResult.error(
+                    f"unknown tool {name!r}. Available tools: {available}.{hint}"
+                )
+            if not isinstance(arguments, Mapping):
+                kind = type(arguments).__name__
+                return ToolResult.error(
+                    f"the arguments of {name} must be a JSON object, got {kind}."
+                )
+            request = {"op": "call", "name": name, "args": dict(arguments), "extra": extra_kwargs}
+            payload = json.dumps(request)  # raises for non-JSON values: that is library misuse
+            return self._exchange(name, payload)
+
+    def _exchange(self, name: str, payload: str) -> ToolResult:
+        """Sends one call and turns its reply, or the worker's failure, into a result."""
+        try:
+            reply = self._request(payload, self.timeout, 12 * self.max_output_chars + 4096)
+        except _Failure as failure:
+            self._recover(failure)
+            return ToolResult(self._failure_text(name, failure), ok=False)
+        output, ok = reply.get("out"), reply.get("ok")
+        if not isinstance(output, str) or not isinstance(ok, bool):
+            failure = _Failure("broken", "the worker sent a malformed reply")
+            self._recover(failure)
+            return ToolResult(self._failure_text(name, failure), ok=False)
+        if reply.get("recycle"):
+            self._recover(_Failure("recycle"))
+            return ToolResult(f"{output} ({self._restart_note()})", ok=False)
+        return ToolResult(output, ok=ok)
 
     def reset(self, codes: Mapping[str, str] | None = None, *, state: dict | None = None) -> None:
         """Starts a new episode: a fresh worker with ``codes`` (default: the current ones) and ``state``."""
@@ -176,17 +210,33 @@ class SandboxRuntime:
     def get_state(self) -> dict | None:
         """Returns a JSON copy of the worker's state dict (None when no state was installed).
 
-        If the worker fails to produce it, it is replaced and the episode's initial state returned.
+        Raises:
+            SandboxError: The worker could not produce it (it hung, crashed, or the state is not
+                JSON, e.g. a tool made it circular). The worker is replaced for later calls and
+                the state reset to the start of the episode; no state of the episode is returned.
         """
         with self._lock:
             try:
                 reply = self._request('{"op": "state"}', self.timeout, 1 << 31)
+                if "error" in reply:  # e.g. "ValueError: Circular reference detected"
+                    raise _Failure("recycle", str(reply["error"]))
                 return json.loads(reply["state"])
             except _Failure as failure:
-                self._recover(failure)
+                cause = failure
             except (ValueError, KeyError, TypeError):
-                self._recover(_Failure("recycle"))
-            return json.loads(self._state_json)
+                cause = _Failure("broken", "the worker sent a malformed state")
+            self._recover(cause)
+            raise SandboxError(
+                f"The sandbox could not read the tool state: {self._state_failure(cause)} "
+                f"({self._restart_note()})."
+            )
+
+    @property
+    def limits_missing(self) -> tuple[str, ...]:
+        """Resource limits the worker could not apply, e.g. ``("RLIMIT_AS",)`` (waits for it)."""
+        with self._lock:
+            self._settle()
+            return self._limits_missing
 
     def close(self) -> None:
         """Stops the worker processes. Safe to call twice; the runtime cannot be used afterwards."""
@@ -214,15 +264,17 @@ class SandboxRuntime:
             "memory_mb": self.memory_mb,
             "cpu_seconds": self.cpu_seconds,
             "max_output_chars": self.max_output_chars,
+            "isolation": self.isolation,
         }
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-B", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_worker.py"), json.dumps(config)],
+                self._command(config),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 pass_fds=(ctrl_read,),
                 start_new_session=True,
+                env={} if self.isolation == "os" else None,  # not even bwrap sees our variables
             )
         finally:
             os.close(ctrl_read)
@@ -236,6 +288,14 @@ class SandboxRuntime:
         self._next_id = 0
         self._finalizer = weakref.finalize(self, _shutdown, proc, ctrl_write)
         self._pending = self._send_load()
+
+    def _command(self, config: dict) -> list[str]:
+        """The zygote's command line: the worker script, run by this Python, maybe in bwrap."""
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_worker.py")
+        if self.isolation == "process":
+            return [sys.executable, "-B", script, json.dumps(config)]
+        command = [sys.executable, "-I", "-B", _bubblewrap.WORKER_PATH, json.dumps(config)]
+        return _bubblewrap.wrap(command, script)
 
     def _send_load(self) -> int:
         codes = json.dumps(self._codes)
@@ -270,16 +330,36 @@ class SandboxRuntime:
             if self._pending is None:
                 return
             try:
-                self._await(self._pending, max(30.0, self.timeout), 1 << 16)
+                reply = self._await(self._pending, max(30.0, self.timeout), 1 << 16)
                 self._pending = None
+                self._note_limits(reply.get("limits_missing"))
                 return
             except _Failure as failure:
                 detail = failure.detail or failure.kind
                 self._respawn()
-        raise ToolGymError(
-            f"The sandbox worker failed to start twice ({detail}); check that "
-            f"{sys.executable} runs and that memory_mb={self.memory_mb} is enough."
+        hint = (
+            " and that bubblewrap works (or pass isolation='process')"
+            if self.isolation == "os"
+            else ""
         )
+        raise SandboxError(
+            f"The sandbox worker failed to start twice ({detail}); check that "
+            f"{sys.executable} runs, that memory_mb={self.memory_mb} is enough{hint}."
+        )
+
+    def _note_limits(self, missing: object) -> None:
+        """Records the limits a worker reported as refused; warns once per runtime."""
+        if not isinstance(missing, list):
+            return
+        self._limits_missing = tuple(str(name) for name in missing)
+        if self._limits_missing and not self._warned_limits:
+            self._warned_limits = True
+            warnings.warn(
+                f"The sandbox worker could not apply {', '.join(self._limits_missing)}: "
+                "untrusted tool code runs without that limit on this machine.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _await(self, request_id: int, timeout: float, limit: int) -> dict:
         deadline = time.monotonic() + timeout
@@ -361,14 +441,17 @@ class SandboxRuntime:
         if failure.kind == "timeout":
             return f"Error: calling {name} timed out after {self.timeout:g} s ({note})"
         if failure.kind == "crash":
-            status = failure.status
-            if status == -signal.SIGXCPU:
+            if failure.status == -signal.SIGXCPU:
                 return f"Error: {name} exceeded the CPU limit of {self.cpu_seconds} s ({note})"
-            cause = ""
-            if status is not None and status < 0:
-                cause = f", {_signal_name(-status)}"
-            return f"Error: {name} crashed (exit code {status}{cause}) ({note})"
+            return f"Error: {name} crashed ({_exit_cause(failure.status)}) ({note})"
         return f"Error: {name} broke the sandbox: {failure.detail} ({note})"
+
+    def _state_failure(self, failure: _Failure) -> str:
+        if failure.kind == "timeout":
+            return f"the worker did not answer within {self.timeout:g} s"
+        if failure.kind == "crash":
+            return f"the worker crashed ({_exit_cause(failure.status)})"
+        return failure.detail or f"the worker failed ({failure.kind})"
 
     def _restart_note(self) -> str:
         if self._state_json == "null":
@@ -378,11 +461,15 @@ class SandboxRuntime:
         )
 
 
-def _signal_name(number: int) -> str:
+def _exit_cause(status: int | None) -> str:
+    """'exit code -11, SIGSEGV' for a worker's exit status."""
+    if status is None or status >= 0:
+        return f"exit code {status}"
     try:
-        return signal.Signals(number).name
+        name = signal.Signals(-status).name
     except ValueError:
-        return f"signal {number}"
+        name = f"signal {-status}"
+    return f"exit code {status}, {name}"
 
 
 def _shutdown(proc: subprocess.Popen[bytes], ctrl: int) -> None:
