@@ -5,6 +5,7 @@ Examples:
     toolgym-train --preset tiny-cpu --mode dpo --iterations 2
     toolgym-train --config my_run.yaml --learning_rate 1e-6
     accelerate launch -m toolgym_train.cli --preset qwen2.5-7b-grpo
+    toolgym-train analyze --base runs/tiny-cpu/warm_start --trained runs/tiny-cpu/final --output_dir runs/analysis
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def expand_preset(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parses the arguments, runs training and prints the before/after table; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["analyze"]:  # where the learning happens: two checkpoints, layer x module
+        from toolgym_train.analyze import main as analyze
+
+        return analyze(argv[1:])
     try:
         parser = make_parser()
         (config,) = parser.parse_args_and_config(expand_preset(argv))

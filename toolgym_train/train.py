@@ -95,6 +95,7 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         from toolgym_train.sft import warm_start
 
         model, _ = warm_start(model, tokenizer, config, str(Path(config.output_dir) / "sft"))
+        _save(model, tokenizer, Path(config.output_dir) / "warm_start")  # the base of `analyze`
         stages["warm_start"] = _eval(model, tokenizer, config, "warm_start", per_episode)
     curve = []
     for iteration in range(config.iterations):
@@ -115,9 +116,13 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         plot=config.plot,
         extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode},
     )
-    model.save_pretrained(Path(config.output_dir) / "final")
-    tokenizer.save_pretrained(Path(config.output_dir) / "final")
+    _save(model, tokenizer, Path(config.output_dir) / "final")
     return {"stages": stages, "curve": curve, "gains": gains, "report": str(path)}
+
+
+def _save(model: Any, tokenizer: Any, path: Path) -> None:
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
 
 
 def _gains(per_episode: dict[str, list[float]]) -> dict[str, dict[str, float]]:
