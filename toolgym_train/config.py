@@ -118,6 +118,19 @@ class ToolGymTrainConfig:
     use_peft: bool = field(
         default=False, metadata=_help("Train LoRA adapters (peft) instead of all weights.")
     )
+    train_modules: str = field(
+        default="all",
+        metadata=_help("RL trains only these modules, the rest frozen: all, or some of embed, attn, mlp, norm, "
+                       "lm_head, attn.q, ..., mlp.down (comma-separated); LoRA targets with --use_peft."),
+    )
+    train_layers: str = field(
+        default="all", metadata=_help("RL trains only these layers: all, lower_half, upper_half, or ranges like 0-13,20.")
+    )
+    eval_every: int = field(
+        default=0,
+        metadata=_help("Held-out evaluation every K RL iterations too (0: only before and after); the held-out "
+                       "learning curve starts at the warm start."),
+    )
     lora_r: int = field(default=16, metadata=_help("LoRA rank."))
     lora_alpha: int = field(default=32, metadata=_help("LoRA alpha."))
     bf16: bool = field(default=False, metadata=_help("Train in bfloat16 (GPU)."))
@@ -140,6 +153,7 @@ class ToolGymTrainConfig:
         self.env_kwargs = _parse_dict(self.env_kwargs, "env_kwargs")
         self._check_choices()
         self._check_sizes()
+        self._check_targeting()
         self._check_model()
 
     def _check_choices(self) -> None:
@@ -197,6 +211,15 @@ class ToolGymTrainConfig:
                 f"[{self.train_seed}, {train_end}); held-out seeds must be apart. Move --eval_seed "
                 f"to {train_end} or more (e.g. 1000000)."
             )
+
+    def _check_targeting(self) -> None:
+        from toolgym_train.targeting import parse_layers, parse_modules
+
+        parse_modules(self.train_modules)
+        if self.train_layers.strip() not in ("all", "lower_half", "upper_half"):
+            parse_layers(self.train_layers, 10**6)  # the form; the range is checked against the model
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every={self.eval_every} must be 0 (off) or a number of iterations.")
 
     def _check_model(self) -> None:
         for name in ("model", "tokenizer"):

@@ -90,24 +90,33 @@ def write_report(
     results = {stage: report.to_dict() for stage, report in stages.items()}
     path.write_text(json.dumps({"stages": results, "curve": list(curve), **(extra or {})}, indent=2))
     if plot:
-        plot_report(stages, curve, out / "report.png")
+        plot_report(stages, curve, out / "report.png", (extra or {}).get("held_out_curve", []))
     return path
 
 
-def plot_report(stages: Mapping[str, EvalReport], curve: Sequence[dict[str, float]], path: Path) -> None:
-    """Draws the learning curve (rollout Solve-F1 per iteration) and held-out Solve-F1 per shape and stage."""
+def plot_report(
+    stages: Mapping[str, EvalReport], curve: Sequence[dict[str, float]], path: Path,
+    held_out: Sequence[dict[str, float]] = (),
+) -> None:
+    """Draws the learning curves (held-out Solve-F1 and answer accuracy when evaluated during RL, and
+    the training rollouts' Solve-F1 and reward) and held-out Solve-F1 per shape and stage."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    if curve:
-        xs = [c["iteration"] for c in curve]
-        left.plot(xs, [c["solve_f1"] for c in curve], marker="o", label="rollout Solve-F1")
-        left.plot(xs, [c["reward"] for c in curve], marker="s", label="mean episode reward")
+    if curve:  # rollouts after iteration k: plotted at k + 1, where the held-out points of k + 1 are
+        xs = [c["iteration"] + 1 for c in curve]
+        left.plot(xs, [c["solve_f1"] for c in curve], alpha=0.4, label="training rollouts: Solve-F1")
+        left.plot(xs, [c["reward"] for c in curve], alpha=0.4, label="training rollouts: episode reward")
+    if held_out:
+        xs = [p["iteration"] for p in held_out]
+        left.plot(xs, [p["solve_f1"] for p in held_out], marker="o", linewidth=2, label="held-out Solve-F1")
+        left.plot(xs, [p["answer_accuracy"] for p in held_out], marker="s", linewidth=2, label="held-out answer accuracy")
+    if curve or held_out:
         left.legend()
-    left.set(title="Learning curve (training rollouts)", xlabel="iteration")
+    left.set(title="Learning curve (iteration 0: the warm start)", xlabel="RL iteration")
     shapes = [*sorted({s for report in stages.values() for s in report.by_shape}), "overall"]
     width = 0.8 / max(len(stages), 1)
     for i, (stage, report) in enumerate(stages.items()):

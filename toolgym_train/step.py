@@ -131,17 +131,17 @@ def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
 
 
 def peft_config(config: ToolGymTrainConfig, model: Any) -> Any:
-    """A LoRA config when ``config.use_peft`` and the model is not already a PEFT model, else None."""
+    """A LoRA config when ``config.use_peft`` and the model is not already a PEFT model, else None.
+
+    Its targets follow ``train_modules`` and ``train_layers`` (all linear layers by default)."""
     if not config.use_peft or hasattr(model, "peft_config"):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
+    from toolgym_train.targeting import lora_targets
+
+    targets = lora_targets(config.train_modules, config.train_layers, model.config.num_hidden_layers)
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, task_type="CAUSAL_LM", **targets)
 
 
 def train_step_mode(

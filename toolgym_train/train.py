@@ -39,6 +39,10 @@ def train_iteration(
     )
     seeds = list(range(first, first + config.episodes_per_iteration))
     run_dir = str(Path(config.output_dir) / f"iter{iteration}")
+    if not config.use_peft and (config.train_modules, config.train_layers) != ("all", "all"):
+        from toolgym_train.targeting import apply_targeting
+
+        apply_targeting(model, config.train_modules, config.train_layers)
     if config.mode == "episode":
         from toolgym_train.episode import train_episode_mode
 
@@ -80,7 +84,10 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     """Runs the whole pipeline of ``config`` and writes ``results.json`` / ``report.png``.
 
     Returns:
-        ``{"stages": {stage: EvalReport}, "curve": [...], "gains": {...}, "report": path}``.
+        ``{"stages": {stage: EvalReport}, "curve": [...], "held_out_curve": [...], "gains": {...},
+        "report": path}``: ``curve`` is the training rollouts' figures per iteration,
+        ``held_out_curve`` held-out Solve-F1 and answer accuracy at iteration 0 (the warm start),
+        every ``eval_every`` iterations and at the end.
     """
     import torch
 
@@ -97,14 +104,18 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         model, _ = warm_start(model, tokenizer, config, str(Path(config.output_dir) / "sft"))
         _save(model, tokenizer, Path(config.output_dir) / "warm_start")  # the base of `analyze`
         stages["warm_start"] = _eval(model, tokenizer, config, "warm_start", per_episode)
-    curve = []
+    curve, held_out = [], _held_out_point(stages.get("warm_start") or stages["untrained"], 0)
     for iteration in range(config.iterations):
         model, stats, _ = train_iteration(model, tokenizer, config, iteration)
         curve.append({"iteration": iteration, **{k: float(v) for k, v in stats.items()}})
         print(f"[toolgym-train] iteration {iteration}: rollout {curve[-1]}", flush=True)
+        done = iteration + 1
+        if config.eval_every and done % config.eval_every == 0 and done < config.iterations:
+            held_out += _held_out_point(_eval(model, tokenizer, config, f"iteration {done}", {}), done)
     if config.iterations:
         stage = f"after_{config.mode}"
         stages[stage] = _eval(model, tokenizer, config, stage, per_episode)
+        held_out += _held_out_point(stages[stage], config.iterations)
     stages = {name: report for name, report in stages.items() if report is not None}
     if stages:
         print(EvalReport.compare(stages), flush=True)
@@ -114,10 +125,18 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         stages,
         curve,
         plot=config.plot,
-        extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode},
+        extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode, "held_out_curve": held_out},
     )
     _save(model, tokenizer, Path(config.output_dir) / "final")
-    return {"stages": stages, "curve": curve, "gains": gains, "report": str(path)}
+    return {"stages": stages, "curve": curve, "held_out_curve": held_out, "gains": gains, "report": str(path)}
+
+
+def _held_out_point(report: EvalReport | None, iteration: int) -> list[dict[str, float]]:
+    """One point of the held-out learning curve (none without a held-out evaluation)."""
+    if report is None:
+        return []
+    overall = report.overall
+    return [{"iteration": iteration, "solve_f1": overall["solve_f1"], "answer_accuracy": overall["answer_accuracy"]}]
 
 
 def _save(model: Any, tokenizer: Any, path: Path) -> None:

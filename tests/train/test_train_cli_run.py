@@ -29,6 +29,8 @@ def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
             "--sft_max_steps",
             "2",
             "--iterations",
+            "2",
+            "--eval_every",
             "1",
             "--episodes_per_iteration",
             "2",
@@ -49,4 +51,7 @@ def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
     assert code == 0
     report = json.loads((tmp_path / "results.json").read_text())
     assert set(report["stages"]) == {"untrained", "warm_start", "after_step"}
+    assert [p["iteration"] for p in report["held_out_curve"]] == [0, 1, 2]  # the warm start, then per iteration
+    assert report["held_out_curve"][0]["solve_f1"] == report["stages"]["warm_start"]["overall"]["solve_f1"]
+    assert (tmp_path / "warm_start" / "config.json").is_file() and (tmp_path / "final" / "config.json").is_file()
     assert (tmp_path / "report.png").stat().st_size > 0

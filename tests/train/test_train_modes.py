@@ -193,3 +193,33 @@ def test_step_mode_rewards_equal_env_step_rewards_for_the_same_prefixes(tmp_path
         assert reward([ep.turns[k]], scenario=[row["scenario"]], replay=[row["replay"]]) == [
             ep.rewards[k]
         ]
+
+
+def test_targeted_training_changes_only_the_chosen_modules_and_layers(tmp_path, warm_model, tokenizer):
+    from toolgym_train.analyze import module_of
+    from toolgym_train.train import train_iteration
+
+    probe = small_config(tmp_path, episodes_per_iteration=4)
+    temperature = min((0.02 * k for k in range(1, 50)),
+                      key=lambda t: abs(empty_reply_probability(warm_model, tokenizer, probe, t) - 0.5))
+    config = small_config(
+        tmp_path, temperature=temperature, max_new_tokens=1, episodes_per_iteration=4, num_generations=4,
+        per_device_train_batch_size=4, learning_rate=3e-3, train_modules="mlp", train_layers="0",
+    )
+    before = snapshot(warm_model)
+    trained, _, _ = train_iteration(warm_model, tokenizer, config, iteration=0)
+    moved = {name for name, p in trained.named_parameters() if not p.equal(before[name])}
+    assert moved and all(module_of(name) in {(0, "mlp.gate"), (0, "mlp.up"), (0, "mlp.down")} for name in moved)
+
+
+def test_lora_targets_follow_the_chosen_modules_and_layers(tiny_dir):
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from toolgym_train.step import peft_config
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    config = small_config("unused", use_peft=True, train_modules="mlp.down,attn.q", train_layers="lower_half")
+    peft_model = get_peft_model(model, peft_config(config, model))
+    trained = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trained and all(".layers.0." in n and ("down_proj" in n or "q_proj" in n) for n in trained)
