@@ -126,6 +126,11 @@ class ToolGymTrainConfig:
     train_layers: str = field(
         default="all", metadata=_help("RL trains only these layers: all, lower_half, upper_half, or ranges like 0-13,20.")
     )
+    enable_thinking: bool | None = field(
+        default=None,
+        metadata=_help("Reasoning mode: passed to the chat template (Qwen3's switch) in rollouts, training "
+                       "prompts, SFT rows and evaluation; unset: not passed."),
+    )
     eval_every: int = field(
         default=0,
         metadata=_help("Held-out evaluation every K RL iterations too (0: only before and after); the held-out "
@@ -148,6 +153,11 @@ class ToolGymTrainConfig:
     plot: bool = field(
         default=True, metadata=_help("Draw the learning curve and before/after bars (PNG).")
     )
+
+    @property
+    def chat_template_kwargs(self) -> dict[str, Any]:
+        """Extra chat-template variables of every rendering (``enable_thinking`` when set)."""
+        return {} if self.enable_thinking is None else {"enable_thinking": self.enable_thinking}
 
     def __post_init__(self) -> None:
         self.env_kwargs = _parse_dict(self.env_kwargs, "env_kwargs")

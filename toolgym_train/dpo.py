@@ -53,7 +53,7 @@ def train_dpo_mode(
     generate = HFGenerator(model, tokenizer, config.max_new_tokens, max(config.temperature, 1e-3))
     reward = PrefixReward(lambda: make_env(config))
     try:
-        pairs = preference_rows(prefix_rows(episodes, tokenizer), generate, reward, config.num_generations)
+        pairs = preference_rows(prefix_rows(episodes, tokenizer, config.chat_template_kwargs), generate, reward, config.num_generations)
     finally:
         reward.close()
     if not pairs:

@@ -68,6 +68,7 @@ class EpisodeRollout:
             tokenizer,
             options=options,
             max_length=self.config.max_length,
+            chat_template_kwargs=self.config.chat_template_kwargs,
         )
         self.history.append(
             {
@@ -96,7 +97,8 @@ def opening_prompts(
         for seed in seeds:
             obs, _ = env.reset(seed=seed)
             text = tokenizer.apply_chat_template(
-                obs["messages"], tools=obs["tools"] or None, tokenize=False, add_generation_prompt=True
+                obs["messages"], tools=obs["tools"] or None, tokenize=False, add_generation_prompt=True,
+                **config.chat_template_kwargs,
             )
             out[text] = env.unwrapped.scenario
     finally:

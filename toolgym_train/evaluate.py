@@ -31,7 +31,7 @@ def evaluate(model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size:
     agent = HFAgent(
         model, tokenizer, max_new_tokens=config.max_new_tokens, temperature=config.eval_temperature,
         max_length=config.max_length, batch_size=batch_size,
-        seed=config.seed if config.eval_temperature > 0 else None,
+        seed=config.seed if config.eval_temperature > 0 else None, enable_thinking=config.enable_thinking,
     )
     env = make_env(config)
     try:

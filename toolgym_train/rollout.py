@@ -88,6 +88,7 @@ def rollout(
     seeds: Sequence[int | None] | None = None,
     options: Sequence[dict | None] | None = None,
     max_length: int = 8192,
+    chat_template_kwargs: dict[str, Any] | None = None,
 ) -> list[Episode]:
     """Plays one episode in each env, all envs batched turn by turn, until every episode ends.
 
@@ -98,11 +99,12 @@ def rollout(
         seeds: Reset seed per env.
         options: Reset options per env (e.g. ``{"scenario": s}`` to play a given scenario).
         max_length: An episode whose ids would reach this length stops before its next turn.
+        chat_template_kwargs: Extra chat-template variables (e.g. ``{"enable_thinking": True}``).
 
     Returns:
         The episodes, in the order of ``envs``.
     """
-    agent = TokenAgent(generate, tokenizer, max_length=max_length)
+    agent = TokenAgent(generate, tokenizer, max_length=max_length, chat_template_kwargs=chat_template_kwargs)
     records = play_batch(envs, agent, seeds, options)
     return [
         Episode(scenario=env.unwrapped.scenario, trace=agent.trace(env), record=record)

@@ -29,7 +29,10 @@ def oracle_rows(config: ToolGymTrainConfig, n: int, first_seed: int) -> list[dic
     try:
         for seed in range(first_seed, first_seed + n):
             record = play_episode(env, OracleAgent(), seed=seed)
-            rows.append({"messages": raw_transcript(record), "tools": json.dumps(env.unwrapped.scenario.tool_docs)})
+            row = {"messages": raw_transcript(record), "tools": json.dumps(env.unwrapped.scenario.tool_docs)}
+            if config.chat_template_kwargs:  # TRL's SFTTrainer reads it per row
+                row["chat_template_kwargs"] = config.chat_template_kwargs
+            rows.append(row)
     finally:  # a sandboxed suite holds a worker process
         env.close()
     return rows

@@ -90,7 +90,9 @@ def _completion_text(completion: Any) -> str:
     return str(completion[-1].get("content", ""))
 
 
-def prefix_rows(episodes: Sequence[Episode], tokenizer: Any) -> list[dict[str, str]]:
+def prefix_rows(
+    episodes: Sequence[Episode], tokenizer: Any, chat_template_kwargs: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
     """Cuts episodes after every tool round into prompt rows for TRL.
 
     Returns:
@@ -103,7 +105,8 @@ def prefix_rows(episodes: Sequence[Episode], tokenizer: Any) -> list[dict[str, s
         scenario_json = ep.scenario.model_dump_json()
         for k, state in enumerate(ep.states):
             prompt = tokenizer.apply_chat_template(
-                state, tools=ep.tools or None, tokenize=False, add_generation_prompt=True
+                state, tools=ep.tools or None, tokenize=False, add_generation_prompt=True,
+                **(chat_template_kwargs or {}),
             )
             rows.append(
                 {"prompt": prompt, "scenario": scenario_json, "replay": json.dumps(ep.turns[:k])}
@@ -157,7 +160,7 @@ def train_step_mode(
 
     from toolgym_train.policy import make_env
 
-    rows = prefix_rows(episodes, tokenizer)
+    rows = prefix_rows(episodes, tokenizer, config.chat_template_kwargs)
     trainer_cls = RLOOTrainer if config.algorithm == "rloo" else GRPOTrainer
     reward = PrefixReward(lambda: make_env(config))
     try:

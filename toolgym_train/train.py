@@ -20,7 +20,8 @@ def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[
     generate = HFGenerator(model, tokenizer, config.max_new_tokens, config.temperature)
     envs = [make_env(config) for _ in seeds]
     try:
-        return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length)
+        return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length,
+                       chat_template_kwargs=config.chat_template_kwargs)
     finally:  # sandboxed suites hold a worker process per env
         for env in envs:
             env.close()

@@ -53,3 +53,28 @@ def test_rollout_with_a_sampled_policy_keeps_ids_and_mask_aligned(model, tokeniz
         assert len(ep.completion_ids) == len(ep.env_mask)
         assert ep.completion_ids[-1] == tokenizer.eos_token_id
         assert len(ep.turns) == len(ep.rewards) == len(ep.states)
+
+
+def test_enable_thinking_reaches_the_chat_template_in_rollouts_prompts_and_evaluation(tokenizer):
+    import copy
+
+    from toolgym.hf import TokenAgent
+    from toolgym_train.config import ToolGymTrainConfig
+    from toolgym_train.step import prefix_rows
+
+    marked = copy.deepcopy(tokenizer)
+    marked.chat_template = "{% if enable_thinking %}THINKING{% endif %}" + tokenizer.chat_template
+    kwargs = ToolGymTrainConfig(enable_thinking=True).chat_template_kwargs
+    assert kwargs == {"enable_thinking": True}
+    script = [canonical_call("film_lookup", {"title": "Blue Moon"}), "<answer>Ann Lee</answer>"]
+    (ep,) = rollout([FakeEnv()], scripted_policy(marked, script), marked, seeds=[0], chat_template_kwargs=kwargs)
+    assert marked.decode(ep.prompt_ids).startswith("THINKING") and ep.turns == script  # token-exact still
+    assert all(row["prompt"].startswith("THINKING") for row in prefix_rows([ep], marked, kwargs))
+    agent = TokenAgent(lambda batch: [[marked.eos_token_id] for _ in batch], marked, chat_template_kwargs=kwargs)
+    env = FakeEnv()
+    obs, _ = env.reset(seed=0)
+    agent.act(obs, env)
+    assert marked.decode(agent.trace(env).prompt_ids).startswith("THINKING")
+    plain = TokenAgent(lambda batch: [[marked.eos_token_id] for _ in batch], marked)
+    plain.act(obs, env)
+    assert not marked.decode(plain.trace(env).prompt_ids).startswith("THINKING")

@@ -31,6 +31,9 @@ class FakeScenario:
     shape = "single_hop"
     meta: dict = {}
 
+    def model_dump_json(self) -> str:
+        return json.dumps({"title": self.title})
+
     def __init__(self, title: str) -> None:
         self.title, self.answer, self.id = title, FACTS[title], f"fake-{title}"
         self.messages = (
