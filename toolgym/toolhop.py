@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolgym.error import InvalidScenario, did_you_mean
+from toolgym.matching import contains_answer
 from toolgym.rows import read_call, row_id, source_tools
 from toolgym.scenario import AnswerGrading, Scenario, Tool
 
@@ -66,6 +67,22 @@ MAX_TURNS: dict[str, int] = {"direct": 1, "mandatory": 9, "free": 9}
 """Model replies per episode, as FTRL runs each mode: Direct asks once, the others loop
 ``--max_turns`` (default 9) times."""
 
+_OPENING = "You will be asked a question with some tools, and should provide a short final answer.\n"
+_MANDATORY = (
+    "Please note that you must call the tool at every step, you must not use your own knowledge. "
+    "Your final answer must also be returned from the tool.\n"
+)
+_RULES = (
+    "If the final answer is a date, format is as follows: YYYY-MM-DD (ISO standard)\n"
+    "If the final nswer is a name, format it as follows: Firstname Lastname\n"
+    "If the final answer contains any number, format it as a number, not a word, and only "
+    "output that number. Do not include leading 0s.\n\n"
+    "Please provide the final answer in the following format: <answer>final answer here</answer>\n"
+    "Answer as short as possible.\n"
+    "Question: {question}"
+)
+"""FTRL's Mandatory and Free prompts share their opening and rules (its typo "nswer" kept)."""
+
 PROMPTS: dict[str, str] = {
     "direct": (
         "You will be asked a question, and should provide a short answer.\n"
@@ -77,28 +94,8 @@ PROMPTS: dict[str, str] = {
         "Answer as short as possible.\n"
         "Question: {question}"
     ),
-    "mandatory": (
-        "You will be asked a question with some tools, and should provide a short final answer.\n"
-        "Please note that you must call the tool at every step, you must not use your own knowledge. "
-        "Your final answer must also be returned from the tool.\n"
-        "If the final answer is a date, format is as follows: YYYY-MM-DD (ISO standard)\n"
-        "If the final nswer is a name, format it as follows: Firstname Lastname\n"
-        "If the final answer contains any number, format it as a number, not a word, and only "
-        "output that number. Do not include leading 0s.\n\n"
-        "Please provide the final answer in the following format: <answer>final answer here</answer>\n"
-        "Answer as short as possible.\n"
-        "Question: {question}"
-    ),
-    "free": (
-        "You will be asked a question with some tools, and should provide a short final answer.\n"
-        "If the final answer is a date, format is as follows: YYYY-MM-DD (ISO standard)\n"
-        "If the final nswer is a name, format it as follows: Firstname Lastname\n"
-        "If the final answer contains any number, format it as a number, not a word, and only "
-        "output that number. Do not include leading 0s.\n\n"
-        "Please provide the final answer in the following format: <answer>final answer here</answer>\n"
-        "Answer as short as possible.\n"
-        "Question: {question}"
-    ),
+    "mandatory": _OPENING + _MANDATORY + _RULES,
+    "free": _OPENING + _RULES,
 }
 """FTRL's user prompt per mode, byte for byte, with ``{question}`` where the question goes
 (``PROMPTS[mode].format(question=...)``). "If the final nswer is a name" is FTRL's typo, kept
@@ -129,8 +126,7 @@ def answer_verify(predict: Any, golden: str) -> bool:
         predict = json.dumps(predict, ensure_ascii=False)
     elif type(predict) is not str:
         predict = str(predict)
-    predict = predict.lower().replace(",", "").strip()
-    return all(item.lower().replace(",", "").strip() in predict for item in golden.split(", "))
+    return contains_answer(predict, golden, match="ftrl")  # FTRL's one substring rule
 
 
 def toolhop_correct(messages: Sequence[Mapping[str, Any]], answer: str) -> bool:
