@@ -15,7 +15,9 @@ holds no gold calls, so the outputs are mostly the tools' own validation message
 a tool that answers, even with an error message of its own, is *callable*.
 
 It also times the zygote's start-up per isolation (from ``SandboxRuntime(...)`` to its first
-loaded worker) and counts the tools whose output differs between the isolations.
+loaded worker), counts the tools whose output differs between the isolations, and, where ``/proc``
+exists, the CPU time per episode of this process and of the sandbox's processes (zygotes and
+workers: forks, page faults, process exits), which bounds the episodes per second of a busy machine.
 
 Usage:
     python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 3] [--isolation process os] [--json]
@@ -27,6 +29,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import sys
 import threading
@@ -150,6 +153,50 @@ def classify(environments: list[dict], sandbox_outputs: dict) -> Counter:
     return counts
 
 
+def cpu_seconds() -> tuple[float, float | None]:
+    """CPU seconds used so far by this process and by its descendants (None without /proc).
+
+    A descendant's figure includes its reaped children (a zygote's exited workers), so the
+    difference between two readings counts each process's CPU time in between once.
+    """
+    own = time.process_time()
+    proc = Path("/proc")
+    if not (proc / "self/stat").exists():
+        return own, None
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = sum(int(field) for field in fields[11:15])  # utime..cstime
+    below, found = {os.getpid()}, True
+    while found:
+        found = False
+        for pid, parent in parents.items():
+            if parent in below and pid not in below:
+                below.add(pid)
+                found = True
+    below.discard(os.getpid())
+    return own, sum(times[pid] for pid in below) / ticks
+
+
+def timed(sweep: Any, *args: Any) -> dict[str, float]:
+    """Runs ``sweep(*args)`` and adds its CPU seconds: this process's and the sandbox's."""
+    own, others = cpu_seconds()
+    timing = sweep(*args)
+    own_after, others_after = cpu_seconds()
+    timing["cpu_self"] = own_after - own
+    if others is not None and others_after is not None:
+        timing["cpu_sandbox"] = others_after - others
+    return timing
+
+
 def sweep_ftrl(environments: list[dict], skip: set) -> dict[str, float]:
     calls, start = 0, time.perf_counter()
     for env_index, env in enumerate(environments):
@@ -200,7 +247,7 @@ def sweep_sandbox(
     for env_index, env in enumerate(environments):
         start = time.perf_counter()
         runtime.reset(env["codes"])
-        runtime.get_state()  # one round trip: waits until the fresh worker has compiled the codes
+        _ = runtime.limits_missing  # waits until the worker has loaded the codes (no extra call)
         timing["setup"] += time.perf_counter() - start
         for name, arguments in env["calls"]:
             timing["calls"] += 1
@@ -259,10 +306,10 @@ def run_sweeps(environments: list[dict], isolations: list[str], repeat: int) -> 
         skip = {key for key, out in first.items() if "timed out after" in out or "crashed" in out}
         runs: dict[str, list[dict]] = {path: [] for path in labels(isolations)}
         for _ in range(repeat):
-            runs["ftrl"].append(sweep_ftrl(environments, skip))
+            runs["ftrl"].append(timed(sweep_ftrl, environments, skip))
             for key, runtime in runtimes.items():
-                runs[key].append(sweep_sandbox(runtime, environments, {}))
-            runs["inprocess"].append(sweep_inprocess(environments, skip))
+                runs[key].append(timed(sweep_sandbox, runtime, environments, {}))
+            runs["inprocess"].append(timed(sweep_inprocess, environments, skip))
         restarts = sum(runtime.restarts for runtime in runtimes.values())
     differ = {
         isolation: sum(outputs[f"sandbox_{isolation}"][k] != out for k, out in first.items())
@@ -285,6 +332,14 @@ def summarize(runs: dict[str, list[dict]], environments: int) -> dict:
         for path, timings in runs.items()
         if "setup" in timings[0]
     }
+    cpu_ms = {  # the least of the sweeps, as for the times
+        path: {
+            key: min(t[key] for t in timings) / environments * 1e3
+            for key in ("cpu_self", "cpu_sandbox")
+            if key in timings[0]
+        }
+        for path, timings in runs.items()
+    }
     return {
         "calls_per_second": rates,
         "ratio_over_ftrl": {
@@ -294,6 +349,7 @@ def summarize(runs: dict[str, list[dict]], environments: int) -> dict:
         "episode_ms": per_episode_ms,
         "repeat_call_us": per_call_us,
         "setup_ms_per_environment": setup_ms,
+        "cpu_ms_per_episode": cpu_ms,
     }
 
 
@@ -357,6 +413,10 @@ def print_table(result: dict) -> None:
         print(f"{label:<44}{cells}{result['episode_ms'][path]:>12.2f}")
     setup = result["setup_ms_per_environment"]
     print("setup per environment (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in setup.items()))
+    print("CPU per episode (ms): this process + sandbox processes (zygotes, workers)")
+    for path, cpu in result["cpu_ms_per_episode"].items():
+        sandbox = f" + {cpu['cpu_sandbox']:.2f}" if "cpu_sandbox" in cpu else ""
+        print(f"  {path:<20}{cpu['cpu_self']:>8.2f}{sandbox}")
     print(
         "zygote start-up (ms, median): "
         + ", ".join(f"{k} {v:.1f}" for k, v in result["zygote_start_ms"].items())

@@ -1,8 +1,11 @@
 """Train Qwen2.5-7B-Instruct in ToolGym envs with FTRL's settings (step-mode GRPO), on GPUs.
 
 Settings from the paper: learning rate 1e-6, 16 samples per prompt (prefix), KL beta 0.001, 20 turns,
-1024 new tokens per turn. Generation goes through vLLM when it is installed (``--use_vllm``, TRL's
-colocate mode by default); ``--use_peft`` trains LoRA adapters instead of all weights.
+1024 new tokens per turn. When vLLM is installed, every generation goes through it: the multi-turn
+rollouts and held-out evaluation (``--rollout_backend vllm-colocate``) and GRPO's completions
+(``--use_vllm``) share one vLLM engine in each training process (``--vllm_mode server`` switches both
+to a ``trl vllm-serve`` server); without vLLM, Hugging Face ``generate`` does it all. ``--use_peft``
+trains LoRA adapters instead of all weights.
 
 Commands (run from the repository root; ``pip install -e .[train] vllm deepspeed``):
 
@@ -57,8 +60,26 @@ PAPER_SETTINGS = [
 
 def arguments(user_args: list[str]) -> list[str]:
     """The paper's settings, vLLM when installed, then the user's overrides (which win)."""
-    has_vllm = importlib.util.find_spec("vllm") is not None
-    return [*PAPER_SETTINGS, "--use_vllm", str(has_vllm), *user_args]
+    return [*PAPER_SETTINGS, *generation_settings(user_args), *user_args]
+
+
+def generation_settings(user_args: list[str]) -> list[str]:
+    """vLLM for GRPO's completions and for the rollouts when vLLM is installed, in the user's
+    ``--vllm_mode`` (colocate by default); Hugging Face ``generate`` otherwise."""
+    if importlib.util.find_spec("vllm") is None:
+        return ["--use_vllm", "False", "--rollout_backend", "hf"]
+    mode = _user_value(user_args, "--vllm_mode") or "colocate"
+    return ["--use_vllm", "True", "--vllm_mode", mode, "--rollout_backend", f"vllm-{mode}"]
+
+
+def _user_value(user_args: list[str], flag: str) -> str | None:
+    """The value the user gave ``flag`` (``--flag value`` or ``--flag=value``), else None."""
+    for i, arg in enumerate(user_args):
+        if arg.startswith(f"{flag}="):
+            return arg.split("=", 1)[1]
+        if arg == flag and i + 1 < len(user_args):
+            return user_args[i + 1]
+    return None
 
 
 if __name__ == "__main__":

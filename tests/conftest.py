@@ -1,4 +1,4 @@
-"""Shared fixtures: the paper's test set (when shared/ is beside the repo) and the shop domain."""
+"""Shared fixtures: the paper's test set (when shared/ is beside the repo), the shop domain, a tiny model."""
 
 from __future__ import annotations
 
@@ -52,3 +52,31 @@ def ftrl_rows(ftrl_test_file: Path) -> list[dict]:
 @pytest.fixture(scope="session")
 def shop_suite() -> Path:
     return SHOP_SUITE
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Qwen2 model and BPE tokenizer with a plain chat template (needs torch)."""
+    pytest.importorskip("torch")
+    tokenizers = pytest.importorskip("tokenizers")
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=300, special_tokens=special, initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["<tool_call> the answer is Paris </tool_call> who directed what"] * 20, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = (
+        "{% if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}"
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    path = tmp_path_factory.mktemp("tiny_hf")
+    tokenizer.save_pretrained(path)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096)
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    return path

@@ -1,14 +1,13 @@
 """`toolgym eval` and evaluate(): figures, transcripts, and every kind of agent (offline)."""
 
-import http.server
 import json
-import threading
 
 import gymnasium as gym
 import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openai_stub import StubOpenAI, text, tool_call
 
 import toolgym
 from toolgym.agents import (
@@ -34,7 +33,8 @@ def test_the_oracle_solves_a_generated_suite_perfectly(generated):
     report = evaluate(generated, OracleAgent(), progress=False)
     assert report.overall == {"solve_precision": 1.0, "solve_rate": 1.0, "solve_f1": 1.0,
                               "answer_accuracy": 1.0, "pass_rate": None, "tool_selection": None,
-                              "parameter_identification": None, "content_filling": None, "episodes": 8}
+                              "parameter_identification": None, "content_filling": None, "episodes": 8,
+                              "errors": 0}
     assert sum(s["episodes"] for s in report.by_shape.values()) == 8
     assert list(report.by_shape) == [s for s in toolgym.SHAPES if s in report.by_shape]
     assert {e["scenario_id"] for e in report.episodes} == {s.id for s in generated}
@@ -46,7 +46,7 @@ def test_the_report_renders_as_a_table_and_as_json(generated):
     assert "Solve-F1" in table and table.splitlines()[-1].startswith("overall")
     data = json.loads(report.to_json())
     assert set(data) == {"overall", "by_shape"}
-    assert set(data["overall"]) == {*FIGURES, "episodes"}
+    assert set(data["overall"]) == {*FIGURES, "episodes", "errors"}
 
 
 def test_evaluate_plays_a_suite_env_once_per_scenario_in_order(generated):
@@ -147,33 +147,6 @@ def test_sampled_arguments_fit_their_schema(schema, seed):
 # -- model agents, offline ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    pytest.importorskip("torch")
-    tokenizers = pytest.importorskip("tokenizers")
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=300, special_tokens=special, initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(["<tool_call> the answer is Paris </tool_call> who directed what"] * 20, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tokenizer.chat_template = (
-        "{% if tools %}<|im_start|>system\n{{ tools | tojson }}<|im_end|>\n{% endif %}"
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    )
-    path = tmp_path_factory.mktemp("tiny_hf")
-    tokenizer.save_pretrained(path)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096)
-    Qwen2ForCausalLM(config).save_pretrained(path)
-    return path
-
-
 def test_a_local_hugging_face_model_plays_through_its_chat_template(tiny_model_dir, generated):
     agent = make_agent(f"hf:{tiny_model_dir}", max_new_tokens=6)
     env = gym.make("ToolGym/Suite-v0", scenarios=generated[:2], max_episode_steps=3)
@@ -189,54 +162,29 @@ def test_hf_agent_needs_a_local_directory(tmp_path):
         make_agent(f"hf:{tmp_path / 'absent'}")
 
 
-class _StubServer(http.server.BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat-completions stub: calls the gold tool first, then answers."""
-
-    scenario = None
-    requests: list = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append((self.path, self.headers.get("Authorization"), body))
-        sub = self.scenario.subtasks[0]
-        if any(m["role"] == "tool" for m in body["messages"]):
-            message = {"role": "assistant", "content": f"<answer>{self.scenario.answer}</answer>"}
-        else:
-            message = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
-                       "function": {"name": sub.call.name, "arguments": json.dumps(sub.call.arguments)}}]}
-        data = json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_an_openai_compatible_server_is_called_with_the_chat_and_the_tools():
     scenario = toolgym.generate_suite(1, seed=0, config=toolgym.GenerateConfig(shapes=("single_hop",)))[0]
-    _StubServer.scenario, _StubServer.requests = scenario, []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        agent = make_agent("openai:stub-model", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="k")
+    sub = scenario.subtasks[0]
+
+    def respond(body):  # calls the gold tool first, then answers
+        if any(m["role"] == "tool" for m in body["messages"]):
+            return text(f"<answer>{scenario.answer}</answer>")
+        return tool_call(sub.call.name, sub.call.arguments)
+
+    with StubOpenAI(respond) as server:
+        agent = make_agent("openai:stub-model", base_url=server.url, api_key="k")
         report = evaluate([scenario], agent, progress=False)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert report.overall["solve_f1"] == 1.0 and report.overall["answer_accuracy"] == 1.0
-    path, auth, body = _StubServer.requests[-1]
+    path, auth, body = server.requests[-1]
     assert path == "/v1/chat/completions" and auth == "Bearer k"
     assert body["model"] == "stub-model" and body["tools"] == scenario.tool_docs
     assert isinstance(body["messages"][-2]["tool_calls"][0]["function"]["arguments"], str)
     assert body["messages"][-1]["role"] == "tool" and body["messages"][-1]["tool_call_id"] == "call_1_0"
+    assert body["temperature"] == 0.0  # greedy by default
 
 
 def test_an_unreachable_server_is_a_clear_error():
-    agent = OpenAIAgent("m", base_url="http://127.0.0.1:9", timeout=2)
+    agent = OpenAIAgent("m", base_url="http://127.0.0.1:9", timeout=2, max_retries=0)
     with pytest.raises(toolgym.error.ToolGymError, match="request failed"):
         agent.act({"messages": [{"role": "user", "content": "hi"}], "tools": []}, None)
 

@@ -108,9 +108,18 @@ def test_an_extra_change_fails_even_when_the_asked_one_was_made(env):
 
 
 def test_a_required_output_must_be_said(env, shop):
-    assert shop[3].task.outputs == ("12",)
+    assert shop[3].task.outputs == ("12",) and shop[3].match == "ftrl"
     assert play(env, 3, [call("get_product", product_id="P3"), "Let me check."])[1] == 0.0
-    assert play(env, 3, [call("get_product", product_id="P3"), "There are 12 in stock."])[1] == 1.0
+    said_with_a_call = format_calls([ToolCall(name="get_product", arguments={"product_id": "P3"})], content="12 left?")
+    assert play(env, 3, [said_with_a_call, "There you are."])[1] == 1.0
+
+
+def test_under_ftrl_matching_an_output_said_in_a_plain_reply_does_not_count(env, shop):
+    """FTRL's evaluation_taubench.py looks for outputs only in assistant messages with tool calls."""
+    assert play(env, 3, [call("get_product", product_id="P3"), "There are 12 in stock."])[1] == 0.0
+    strict = gym.make("ToolGym/Suite-v0", scenarios=shop, match="strict")
+    assert play(strict, 3, [call("get_product", product_id="P3"), "There are 12 in stock."])[1] == 1.0
+    strict.close()
 
 
 def test_passing_reads_outputs_lowercased_without_commas(shop):

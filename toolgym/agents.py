@@ -6,27 +6,32 @@ assistant message. :func:`make_agent` builds one from a spec string:
 
 * ``oracle`` (alias ``replay``): the gold solution. Generated scenarios: the gold calls in
   dependency order, then the answer (:func:`toolgym.oracle.oracle_turns`). Stateful tasks: the
-  gold actions one call a turn, then the required outputs.
+  gold actions one call a turn, the required outputs said with the last, then a closing reply.
 * ``random``: seeded random calls built from the tool schemas, then a guess.
 * ``hf:PATH``: a local Hugging Face causal LM, greedy, through its chat template with tools,
   token-exact and batched as training plays (:class:`toolgym.hf.HFAgent`).
-* ``openai:MODEL``: an OpenAI-compatible chat-completions server (``base_url``), with tools.
+* ``openai:MODEL``: an OpenAI-compatible chat-completions server (``base_url``), with tools,
+  through :mod:`toolgym.openai_api` (retries; thread-safe, for ``toolgym eval --concurrency``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-from toolgym.error import InvalidKnob, ToolGymError, did_you_mean
+from toolgym.error import InvalidKnob, did_you_mean
+from toolgym.openai_api import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    chat_completion,
+    make_client,
+    resolve_base_url,
+)
 from toolgym.oracle import OracleAgent, format_calls, turns_taken
 from toolgym.scenario import ToolCall
 
@@ -191,20 +196,21 @@ class RandomAgent:
     def __init__(self, seed: int = 0, answer_probability: float = 0.3) -> None:
         self.seed = seed
         self.answer_probability = answer_probability
-        self._rng = np.random.default_rng(seed)
+        self._rngs: dict[int, np.random.Generator] = {}  # per env: episodes in flight at once stay apart
 
     def act(self, observation: dict[str, Any], env: Any) -> str:
-        scenario = env.unwrapped.scenario
-        if turns_taken(observation, scenario) == 0:
+        scenario, key = env.unwrapped.scenario, id(env.unwrapped)
+        if turns_taken(observation, scenario) == 0 or key not in self._rngs:
             digest = hashlib.sha256(f"{self.seed}:{scenario.id}".encode()).digest()
-            self._rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            self._rngs[key] = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        rng = self._rngs[key]
         tools = observation["tools"]
-        if not tools or self._rng.random() < self.answer_probability:
-            return f"<answer>{_pick(_GUESSES, self._rng)}</answer>"
+        if not tools or rng.random() < self.answer_probability:
+            return f"<answer>{_pick(_GUESSES, rng)}</answer>"
         calls = []
-        for _ in range(int(self._rng.integers(1, 3))):
-            fn = _pick(tools, self._rng).get("function", {})
-            calls.append(ToolCall(name=fn.get("name", ""), arguments=sample_arguments(fn.get("parameters"), self._rng)))
+        for _ in range(int(rng.integers(1, 3))):
+            fn = _pick(tools, rng).get("function", {})
+            calls.append(ToolCall(name=fn.get("name", ""), arguments=sample_arguments(fn.get("parameters"), rng)))
         return format_calls(calls)
 
 
@@ -242,30 +248,40 @@ def to_openai_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 class OpenAIAgent:
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint, called with tools.
 
+    Requests go through :mod:`toolgym.openai_api` (the ``openai`` client: retries with backoff on
+    429, 5xx and timeouts; a request that keeps failing raises
+    :class:`~toolgym.error.BackendError`, which the episode loop records as that episode's
+    infrastructure error). Thread-safe: one agent serves every episode in flight.
+
     Args:
         model: The model name sent to the server.
         base_url: The API root, e.g. ``http://127.0.0.1:8000/v1`` (default: ``$OPENAI_BASE_URL``,
             else OpenAI's).
         api_key: Bearer token (default: ``$OPENAI_API_KEY``; none for local servers).
         temperature: Sampling temperature (0: greedy).
-        top_p: Nucleus sampling mass.
-        enable_thinking: Sent as ``chat_template_kwargs`` (vLLM's way to switch Qwen3's reasoning).
         max_tokens: Generation budget per turn.
         timeout: Seconds per request.
+        top_p: Nucleus sampling mass.
+        enable_thinking: Sent as ``chat_template_kwargs`` (vLLM's way to switch Qwen3's reasoning).
+        max_retries: Retries of a failed request before the episode fails.
+
+    Raises:
+        InvalidKnob: the ``openai`` package is missing (``pip install 'toolgym[openai]'``).
     """
 
     def __init__(
         self, model: str, base_url: str | None = None, api_key: str | None = None,
-        temperature: float = 0.0, max_tokens: int = 1024, timeout: float = 120.0, top_p: float = 1.0,
-        enable_thinking: bool | None = None,
+        temperature: float = 0.0, max_tokens: int = 1024, timeout: float = DEFAULT_TIMEOUT, top_p: float = 1.0,
+        enable_thinking: bool | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         self.enable_thinking = enable_thinking
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.base_url = resolve_base_url(base_url)
         self.temperature, self.max_tokens, self.timeout, self.top_p = temperature, max_tokens, timeout, top_p
+        self._client = make_client(self.base_url, api_key, timeout=timeout, max_retries=max_retries)
 
-    def act(self, observation: dict[str, Any], env: Any) -> dict[str, Any]:
+    def act(self, observation: dict[str, Any], env: Any) -> dict[str, Any] | None:
+        """The model's next turn; None (the episode is given up) when the chat outgrew its context."""
         body: dict[str, Any] = {
             "model": self.model, "messages": to_openai_messages(observation["messages"]),
             "temperature": self.temperature, "max_tokens": self.max_tokens, "top_p": self.top_p,
@@ -274,42 +290,31 @@ class OpenAIAgent:
             body["tools"] = observation["tools"]
         if self.enable_thinking is not None:  # vLLM and SGLang pass these to the chat template
             body["chat_template_kwargs"] = {"enable_thinking": self.enable_thinking}
-        reply = self._post(body)
-        try:
-            message = reply["choices"][0]["message"]
-        except (KeyError, IndexError, TypeError):
-            raise ToolGymError(f"{self.base_url}: the reply has no choices[0].message: {str(reply)[:300]}") from None
-        return {"role": "assistant", "content": message.get("content") or "",
+        message = chat_completion(self._client, **body)
+        if message is None:
+            return None
+        turn = {"role": "assistant", "content": message.get("content") or "",
                 "tool_calls": message.get("tool_calls") or []}
+        if isinstance(message.get("reasoning_content"), str):
+            turn["reasoning_content"] = message["reasoning_content"]
+        return turn
 
-    def _post(self, body: dict[str, Any]) -> Any:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=json.dumps(body).encode("utf-8"), headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise ToolGymError(f"{self.base_url}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as exc:
-            raise ToolGymError(f"{self.base_url}: the request failed: {exc}") from None
+    def __deepcopy__(self, memo: dict[int, Any]) -> OpenAIAgent:
+        return self  # stateless and thread-safe: copies share the client
 
 
 def make_agent(
     spec: str, *, seed: int = 0, base_url: str | None = None, api_key: str | None = None,
     max_new_tokens: int = 512, batch_size: int = 16, max_length: int = 8192,
     temperature: float = 0.0, top_p: float = 1.0, enable_thinking: bool | None = None,
+    timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> Agent:
     """Builds an agent from a spec: ``oracle``, ``replay``, ``random``, ``hf:PATH``, ``openai:MODEL``.
 
     ``max_new_tokens``, ``temperature`` (0: greedy), ``top_p`` and ``enable_thinking`` (the chat
     template's reasoning switch; for ``openai:``, vLLM's ``chat_template_kwargs``) go to ``hf:``
     and ``openai:`` agents; ``batch_size`` and ``max_length`` (tokens per episode) apply to ``hf:``, whose
-    sampling ``seed`` seeds.
+    sampling ``seed`` seeds; ``timeout`` (seconds per request) and ``max_retries`` to ``openai:``.
 
     Raises:
         InvalidKnob: an unknown spec.
@@ -330,5 +335,6 @@ def make_agent(
                                  temperature=temperature, top_p=top_p, seed=seed, enable_thinking=enable_thinking)
     if kind == "openai" and rest:
         return OpenAIAgent(rest, base_url=base_url, api_key=api_key, max_tokens=max_new_tokens,
-                           temperature=temperature, top_p=top_p, enable_thinking=enable_thinking)
+                           temperature=temperature, top_p=top_p, enable_thinking=enable_thinking,
+                           timeout=timeout, max_retries=max_retries)
     raise InvalidKnob(f"Unknown agent {spec!r}; expected one of {', '.join(AGENTS)}." + did_you_mean(kind, AGENTS))

@@ -1,18 +1,19 @@
-"""The ``toolgym`` command: ``generate``, ``show``, ``eval`` and ``report``."""
+"""The ``toolgym`` command: ``generate``, ``show``, ``eval``, ``report``, ``export`` and ``serve``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from toolgym.error import InvalidKnob, ToolGymError
+from toolgym.error import InvalidKnob, SuiteError, ToolGymError
 
 __all__ = ["main", "make_parser"]
 
@@ -73,6 +74,9 @@ def make_parser() -> argparse.ArgumentParser:
                             description="A row per run (episode file), a column per benchmark's headline figure.")
     report.add_argument("runs", nargs="+", help="episode files written by `toolgym eval --out`")
     report.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output (default: text)")
+    from toolgym.integrations.commands import add_commands
+
+    add_commands(sub)  # export (verl rows), serve (OpenEnv)
     return parser
 
 
@@ -92,7 +96,9 @@ def _add_eval_parser(subparsers: Any) -> None:
     parser.add_argument("--limit", type=int, default=None, help="play only the first N scenarios")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random agent and the env (default: 0)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--out", default=None, help="write the episodes (messages, metrics) as JSONL here")
+    parser.add_argument("--out", default=None,
+                        help="append each episode (messages, metrics) to this JSONL file as it finishes; a rerun "
+                             "with the same file skips the episodes already there (resume)")
     parser.add_argument("--max-turns", type=int, default=None,
                         help="turns per episode (default: each benchmark's, as FTRL's scripts: 20, ToolHop 9, "
                              "RoTBench 1, tau-bench 30)")
@@ -106,6 +112,25 @@ def _add_eval_parser(subparsers: Any) -> None:
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible API root for openai:MODEL")
     parser.add_argument("--api-key", default=None, help="API key for openai:MODEL (default: $OPENAI_API_KEY)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_user_and_scale_args(parser)
+
+
+def _add_user_and_scale_args(parser: argparse.ArgumentParser) -> None:
+    """The simulated user of stateful tasks, and the flags for evaluating served models at scale."""
+    from toolgym.openai_api import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+
+    parser.add_argument("--user", default=None,
+                        help="simulated user of stateful tasks (tau-bench): scripted | openai:MODEL | hf:PATH "
+                             "(default: scripted, offline: states the instruction, stops at the first reply)")
+    parser.add_argument("--user-base-url", default=None, help="API root for --user openai:MODEL (default: --base-url)")
+    parser.add_argument("--user-api-key", default=None, help="API key for --user openai:MODEL (default: --api-key)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="episodes in flight at once, in threads (openai: agents and users; default: 1)")
+    parser.add_argument("--n", type=int, default=1, help="trials per episode, for pass^k (default: 1)")
+    parser.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+                        help=f"retries of a failed request (429, 5xx, timeout), with backoff (default: {DEFAULT_MAX_RETRIES})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per request to a model server (default: {DEFAULT_TIMEOUT:g})")
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -142,6 +167,10 @@ def _show(args: argparse.Namespace) -> int:
         print(env.render())
     finally:
         env.close()
+    if record["solve_precision"] is None:  # stateful tasks, RoTBench, ToolHop: no Solve-P/R/F1
+        passed = record["passed"] if record["stateful"] else record["answer_correct"]
+        print(f"rewards per turn: {[round(r, 3) for r in record['rewards']]}  passed: {passed}")
+        return 0
     print(
         f"rewards per turn: {[round(r, 3) for r in record['rewards']]}  Solve-P {record['solve_precision']:.2f}  "
         f"Solve-R {record['solve_rate']:.2f}  Solve-F1 {record['solve_f1']:.2f}  "
@@ -175,9 +204,11 @@ def _eval_env(args: argparse.Namespace) -> Any:
         if args.env_kwargs:
             raise InvalidKnob("--env-kwargs applies to --env, not to --suite.")
         scenarios = load_scenarios(args.suite)
-        # the env applies each scenario's own limit; TimeLimit only has to let the longest through
-        longest = args.max_turns or max(s.max_turns or DEFAULT_MAX_TURNS for s in scenarios)
-        return gym.make("ToolGym/Suite-v0", scenarios=scenarios, max_turns=args.max_turns, max_episode_steps=longest)
+        from toolgym.env import suite_turn_limit
+
+        longest = suite_turn_limit(scenarios, args.max_turns)  # the env applies each scenario's own limit
+        return gym.make("ToolGym/Suite-v0", scenarios=scenarios, max_turns=args.max_turns, max_episode_steps=longest,
+                        user=_eval_user(args))
     if args.limit is None:
         raise InvalidKnob("--env plays generated episodes: say how many with --limit N.")
     try:
@@ -191,33 +222,87 @@ def _eval_env(args: argparse.Namespace) -> Any:
 
         known = [k for k in gym.registry if k.startswith("ToolGym/")]
         raise InvalidKnob(f"Unknown env id {args.env!r}.{did_you_mean(args.env, known)} ToolGym ids: {', '.join(known)}.")
+    if args.user is not None:
+        kwargs["user"] = _eval_user(args)
     return gym.make(args.env, max_episode_steps=args.max_turns or DEFAULT_MAX_TURNS, **kwargs)
 
 
-def _write_episodes(path: str, episodes: Sequence[Mapping[str, Any]]) -> None:
+def _eval_user(args: argparse.Namespace) -> Any:
+    """The simulated user of stateful tasks (None: the scripted one); its server defaults to the agent's."""
+    if args.user is None:
+        return None
+    from toolgym.users import make_user
+
+    return make_user(args.user, base_url=args.user_base_url or args.base_url,
+                     api_key=args.user_api_key if args.user_api_key is not None else args.api_key,
+                     timeout=args.timeout, max_retries=args.max_retries)
+
+
+def _resume_out(path: str) -> list[dict[str, Any]]:
+    """The finished episodes of an earlier run's ``--out`` file, to resume from.
+
+    Records of episodes that failed with an infrastructure error, repeated episode ids and a last
+    line cut short (a killed run) are dropped from the file, so the rerun plays those episodes
+    again and appends each once.
+    """
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as f:
-        for episode in episodes:
-            f.write(json.dumps(episode, ensure_ascii=False, default=str) + "\n")
+    if not out.is_file():
+        return []
+    text = out.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    kept: dict[str, dict[str, Any]] = {}
+    for lineno, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            if lineno == len(lines):  # cut short by a kill: played again
+                continue
+            raise SuiteError(f"{path}:{lineno}: not valid JSON; --out resumes only episode files of toolgym eval.") from None
+        if record is not None and (not isinstance(record, dict) or "benchmark" not in record):
+            raise SuiteError(f"{path}:{lineno}: not an episode record of `toolgym eval --out`; give another --out file.")
+        if record is not None and not record.get("error"):
+            kept.setdefault(str(record.get("episode_id", record.get("scenario_id"))), record)
+    body = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in kept.values())
+    if body != text:
+        out.with_name(out.name + ".tmp").write_text(body, encoding="utf-8")
+        os.replace(out.with_name(out.name + ".tmp"), out)
+    print(f"toolgym eval: resuming {path}: {len(kept)} finished episodes kept", file=sys.stderr)
+    return list(kept.values())
+
+
+@contextlib.contextmanager
+def _appending(path: str | None) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+    """A writer that appends each record to ``path`` as a JSON line and flushes it (None: no file)."""
+    if path is None:
+        yield None
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+
+        def write(record: dict[str, Any]) -> None:
+            f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            f.flush()
+
+        yield write
 
 
 def _eval(args: argparse.Namespace) -> int:
     from toolgym.agents import make_agent
     from toolgym.evaluate import evaluate
 
+    done = _resume_out(args.out) if args.out else []
     env = _eval_env(args)
     try:
         agent = make_agent(args.agent, seed=args.seed, base_url=args.base_url, api_key=args.api_key,
                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size or 16,
                            max_length=args.max_length, temperature=args.temperature, top_p=args.top_p,
-                           enable_thinking=args.enable_thinking)
-        report = evaluate(env, agent, limit=args.limit, progress=not args.no_progress, seed=args.seed,
-                          batch_size=args.batch_size)
+                           enable_thinking=args.enable_thinking, timeout=args.timeout, max_retries=args.max_retries)
+        with _appending(args.out) as write:
+            report = evaluate(env, agent, limit=args.limit, progress=not args.no_progress, seed=args.seed,
+                              batch_size=args.batch_size, concurrency=args.concurrency, samples=args.n,
+                              resume=done, on_record=write)
     finally:
         env.close()
-    if args.out:
-        _write_episodes(args.out, report.episodes)
     print(report.to_json(indent=2) if args.json else report.table())
     return 0
 
@@ -235,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(format_report(build_report(read_runs(args.runs)), args.format))
             return 0
+        if args.command in ("export", "serve"):
+            from toolgym.integrations.commands import run_command
+
+            return run_command(args, load_scenarios)
         return _eval(args)
     except ToolGymError as exc:
         print(f"toolgym {args.command}: error: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 
 from toolgym.error import InvalidKnob, ToolGymError, did_you_mean
-from toolgym.reward import REWARD_VARIANTS, EpisodeScorer, TurnScore, make_scorer
+from toolgym.reward import REWARD_VARIANTS, EpisodeScorer, StatefulScorer, TurnScore, make_scorer
 from toolgym.scenario import ReplyGrading, Scenario, SourceImpl
 from toolgym.spaces import AssistantTurn, Conversation
 from toolgym.tools.parsing import ParsedCall, ParsedTurn, Parser, get_parser, parse_message
@@ -23,8 +23,9 @@ from toolgym.tools.reasoning import split_reasoning
 from toolgym.tools.result import ToolResult
 from toolgym.tools.runtime import ToolRunner
 from toolgym.tools.validation import ArgumentValidator
+from toolgym.users import STOP, TRANSFER_TOOLS, Dialogue, resolve_user
 
-__all__ = ["ToolUseEnv", "make_suite_env", "transcript"]
+__all__ = ["ToolUseEnv", "make_suite_env", "suite_turn_limit", "transcript"]
 
 MAX_CALLS_PER_TURN = 32
 
@@ -49,13 +50,22 @@ class ToolUseEnv(gym.Env[dict, Any]):
     ## Rewards
     FTRL's per-turn reward (:mod:`toolgym.reward`): ``2q/(p+1)`` for a tool turn by default;
     for the final turn ``1/(1+unsolved)`` when the answer is correct, 0.5 when every sub-answer
-    was obtained but the answer is wrong, -0.5 when empty, -0.3 for malformed tool calls.
+    was obtained but the answer is wrong, -0.5 when empty, -0.3 for malformed tool calls. A stateful
+    task's turn that ends the episode scores pass^1 (1 or 0; -0.5 for an empty reply); a reply the
+    conversation goes on after scores 0 (-0.5 when empty); its tool turns 0 (it has no sub-answers).
 
     ## Episode End
     Terminates on a turn without tool calls (the final answer); a scenario graded on one reply
-    (RoTBench) terminates after that reply. Truncated by ``TimeLimit`` after ``max_episode_steps``
-    turns (20 by default, as in FTRL), and by the env at ``max_turns`` or else the scenario's own
-    limit (FTRL's per-benchmark defaults: ToolHop 9, RoTBench 1, tau-bench 30).
+    (RoTBench) terminates after that reply. A stateful task (tau-bench) is a conversation with a
+    simulated user (``user=``, :mod:`toolgym.users`): the user's first message opens the chat, a
+    turn without tool calls goes to the user and the user's reply is the next observation; it
+    terminates when that reply contains ``###STOP###`` or when the agent calls
+    ``transform_to_user_agent`` or ``transfer_to_human_agents``. Under ``match="ftrl"`` only the
+    first tool call of a stateful turn runs (FTRL's ``one_tool_only=True``). Truncated by
+    ``TimeLimit`` after ``max_episode_steps`` turns (20 by default, as in FTRL), and by the env at
+    ``max_turns`` or else the scenario's own limit (FTRL's per-benchmark defaults: ToolHop 9,
+    RoTBench 1, tau-bench 30; ``max_episode_steps=suite_turn_limit(scenarios)`` lets the longest
+    through).
 
     Text inside ``<think>...</think>`` is reasoning: never parsed for tool calls or answers, kept
     in the assistant message as ``reasoning_content``.
@@ -69,6 +79,10 @@ class ToolUseEnv(gym.Env[dict, Any]):
     * ``max_output_chars``: tool outputs are truncated past this (default 4096).
     * ``sandbox``: options for the sandbox that runs tools given as source (``timeout``, ...).
     * ``max_turns``: turns per episode for every scenario (default: each scenario's own limit).
+    * ``user``: the simulated user of stateful tasks: None (the offline scripted user: it states
+      the instruction and stops at the agent's first reply), a spec (``"openai:MODEL"``,
+      ``"hf:PATH"``), a :class:`toolgym.users.UserSimulator` or a callable
+      ``(instruction, dialogue) -> str``.
     * ``render_mode``: ``"ansi"`` for a text transcript.
     * any knob of :class:`toolgym.generate.GenerateConfig` (``shapes``, ``distractors``, ...).
 
@@ -98,6 +112,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         sandbox: dict[str, Any] | None = None,
         max_turns: int | None = None,
         render_mode: str | None = None,
+        user: Any = None,
         **knobs: Any,
     ):
         if reward not in REWARD_VARIANTS:
@@ -115,6 +130,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1):
             raise InvalidKnob(f"max_turns must be a positive int or None, got {max_turns!r}.")
         self.max_turns = max_turns
+        self.user = resolve_user(user)
         self.reward_variant = reward
         self.match = match
         self.render_mode = render_mode
@@ -125,6 +141,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         self.action_space = AssistantTurn()
         self.scenario: Scenario | None = None
         self._messages: list[dict[str, Any]] = []
+        self._dialogue: Dialogue | None = None
         self._done = True
 
     @staticmethod
@@ -177,7 +194,20 @@ class ToolUseEnv(gym.Env[dict, Any]):
                 "limit, which the env cannot see. Use toolgym.evaluate.reset_to_prefix(env, actions, "
                 "options=...), which steps them through every wrapper."
             )
+        self._dialogue = None
+        if self.scenario.task is not None:
+            self._open_dialogue()
         return self._observation(), self._info()
+
+    def _open_dialogue(self) -> None:
+        """Starts a stateful task's conversation: the user's first message opens the chat."""
+        assert self.scenario is not None
+        self._dialogue = Dialogue(self.user, self.scenario.question)
+        opening = {"role": "user", "content": self._dialogue.open()}
+        if self._messages and self._messages[-1].get("role") == "user":
+            self._messages[-1] = opening
+        else:
+            self._messages.append(opening)
 
     def _pick_scenario(self, options: dict[str, Any]) -> Scenario:
         if "scenario" in options:
@@ -213,13 +243,14 @@ class ToolUseEnv(gym.Env[dict, Any]):
         self._turn += 1
         single_reply = isinstance(self.scenario.grading, ReplyGrading)
         if turn.has_calls and not single_reply:
-            score = self._tool_turn(turn, reasoning)
-            terminated = False
-        else:  # a final reply (a graded single reply is read whole: its calls never run)
+            score, terminated = self._tool_turn(turn, reasoning)
+        else:  # a reply (a graded single reply is read whole: its calls never run)
             content = text.strip() if single_reply else turn.content
             self._messages.append(_with_reasoning({"role": "assistant", "content": content}, reasoning))
-            score = self._final_turn(content)
-            terminated = True
+            if self._dialogue is not None:
+                score, terminated = self._reply_to_user(content)
+            else:
+                score, terminated = self._final_turn(content), True
         limit = self.max_turns or self.scenario.max_turns
         truncated = not terminated and limit is not None and self._turn >= limit
         self._done = terminated or truncated
@@ -243,8 +274,10 @@ class ToolUseEnv(gym.Env[dict, Any]):
             f"got {type(action).__name__}."
         )
 
-    def _tool_turn(self, turn: ParsedTurn, reasoning: str) -> TurnScore:
-        calls = turn.calls[:MAX_CALLS_PER_TURN]
+    def _tool_turn(self, turn: ParsedTurn, reasoning: str) -> tuple[TurnScore, bool]:
+        """Runs the turn's calls; returns its score and whether it ended the episode (a transfer)."""
+        one_only = self._dialogue is not None and self._scorer.match == "ftrl"  # FTRL's one_tool_only
+        calls = turn.calls[: 1 if one_only else MAX_CALLS_PER_TURN]
         ids = [f"call_{self._turn}_{i}" for i in range(len(calls))]
         self._messages.append(_with_reasoning(self._assistant_message(turn, calls, ids), reasoning))
         outputs: list[tuple[str, ToolResult]] = []
@@ -254,11 +287,14 @@ class ToolUseEnv(gym.Env[dict, Any]):
             self._messages.append(_tool_message(call_id, name, result))
             if call.ok:
                 outputs.append((name, result))
-        if len(turn.calls) > MAX_CALLS_PER_TURN:
+        if not one_only and len(turn.calls) > MAX_CALLS_PER_TURN:
             skipped = len(turn.calls) - MAX_CALLS_PER_TURN
             note = ToolResult.error(f"at most {MAX_CALLS_PER_TURN} calls per turn; {skipped} skipped.")
             self._messages.append(_tool_message(f"call_{self._turn}_skipped", "invalid_tool_call", note))
-        return self._scorer.tool_turn(outputs, sum(1 for call in calls if call.ok))
+        parsed = sum(1 for call in calls if call.ok)
+        if self._dialogue is not None and any(call.ok and call.name in TRANSFER_TOOLS for call in calls):
+            return self._final_turn(turn.content, calls=parsed), True
+        return self._scorer.tool_turn(outputs, parsed), False
 
     @staticmethod
     def _assistant_message(turn: ParsedTurn, calls: Sequence[ParsedCall], ids: list[str]) -> dict:
@@ -289,9 +325,18 @@ class ToolUseEnv(gym.Env[dict, Any]):
             return ToolResult.error(problem)
         return self._runner.call(call.name, call.arguments)
 
-    def _final_turn(self, content: str) -> TurnScore:
+    def _final_turn(self, content: str, calls: int = 0) -> TurnScore:
         state = self._runner.get_state() if self.scenario and self.scenario.task is not None else None
-        return self._scorer.final_turn(content, state=state, messages=self._messages)
+        return self._scorer.final_turn(content, state=state, messages=self._messages, calls=calls)
+
+    def _reply_to_user(self, content: str) -> tuple[TurnScore, bool]:
+        """A stateful task's reply goes to the user, whose answer joins the chat; ``###STOP###`` ends it."""
+        assert self._dialogue is not None and isinstance(self._scorer, StatefulScorer)
+        answer = self._dialogue.answer(content)
+        self._messages.append({"role": "user", "content": answer})
+        if STOP in answer:
+            return self._final_turn(content), True
+        return self._scorer.reply_turn(content), False
 
     # -- views -------------------------------------------------------------------------------
 
@@ -371,3 +416,17 @@ def make_suite_env(path: str | None = None, **kwargs: Any) -> ToolUseEnv:
             "Make one with `toolgym generate -o suite.jsonl`."
         )
     return ToolUseEnv(path=path, **kwargs)
+
+
+def suite_turn_limit(scenarios: Sequence[Scenario], max_turns: int | None = None) -> int:
+    """The ``max_episode_steps`` a suite env needs so that ``TimeLimit`` cuts no episode short:
+    ``max_turns``, else the longest scenario's own limit (tau-bench's 30, ...; 20 where a scenario
+    sets none). The env applies each scenario's own limit itself.
+
+    Example:
+        >>> suite_turn_limit([]), suite_turn_limit([], max_turns=5)
+        (20, 5)
+    """
+    from toolgym.registration import MAX_EPISODE_STEPS
+
+    return max_turns or max((s.max_turns or MAX_EPISODE_STEPS for s in scenarios), default=MAX_EPISODE_STEPS)

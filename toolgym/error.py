@@ -5,7 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["ToolGymError", "InvalidKnob", "InvalidScenario", "SandboxError", "SuiteError", "ToolError", "did_you_mean"]
+__all__ = [
+    "BackendError", "InvalidKnob", "InvalidScenario", "SandboxError", "SuiteError", "ToolError", "ToolGymError",
+    "did_you_mean",
+]
 
 
 class ToolGymError(Exception):
@@ -26,6 +29,10 @@ class SuiteError(ToolGymError, ValueError):
 
 class SandboxError(ToolGymError):
     """The sandbox for untrusted tool code failed or cannot isolate as asked on this machine."""
+
+
+class BackendError(ToolGymError):
+    """A model server (the agent's or the simulated user's) kept failing: an infrastructure fault, never scored."""
 
 
 class ToolError(ToolGymError):

@@ -22,10 +22,16 @@ from typing import Any
 
 from toolgym.error import InvalidKnob
 
-__all__ = ["Generate", "HFAgent", "HFGenerator", "TokenAgent", "TokenTrace", "render_ids", "tool_suffix_ids"]
+__all__ = [
+    "Generate", "HFAgent", "HFGenerator", "TokenAgent", "TokenTrace", "load_pretrained", "render_ids", "tool_suffix_ids",
+    "until_eos",
+]
 
 Generate = Callable[[list[list[int]]], list[list[int]]]
-"""Maps a batch of prompt ids to a batch of sampled continuations (each ends with EOS if it ended)."""
+"""Maps a batch of prompt ids to a batch of sampled continuations (each ends with EOS if it ended).
+
+Any engine can stand behind it: :class:`HFGenerator` here, vLLM in training
+(:func:`toolgym_train.generation.make_generator`); ids in, ids out, so rollouts stay token-exact."""
 
 
 def render_ids(tokenizer: Any, messages: Sequence[dict], tools: Sequence[dict], **kwargs: Any) -> list[int]:
@@ -102,10 +108,16 @@ class HFGenerator:
                 **(sampling if self.temperature > 0 else {"do_sample": False}),
             )
         self.model.train(was_training)
-        return [_until_eos(row[width:].tolist(), eos) for row in out]
+        return [until_eos(row[width:].tolist(), eos) for row in out]
 
 
-def _until_eos(ids: list[int], eos: int) -> list[int]:
+def until_eos(ids: list[int], eos: int) -> list[int]:
+    """``ids`` up to and including the first ``eos`` (all of them when none is there).
+
+    Example:
+        >>> until_eos([5, 6, 2, 7], eos=2), until_eos([5, 6], eos=2)
+        ([5, 6, 2], [5, 6])
+    """
     return ids[: ids.index(eos) + 1] if eos in ids else ids
 
 
@@ -235,19 +247,26 @@ class HFAgent(TokenAgent):
 
     @classmethod
     def from_path(cls, path: str, device: str | None = None, **kwargs: Any) -> HFAgent:
-        """Loads a local model directory (``from_pretrained`` never downloads here).
+        """Loads a local model directory (:func:`load_pretrained`)."""
+        return cls(*load_pretrained(path, device), **kwargs)
 
-        Raises:
-            InvalidKnob: ``path`` is not a directory.
-        """
-        if not os.path.isdir(path):
-            raise InvalidKnob(f"hf:PATH needs a local model directory; {path!r} is not one.")
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device).eval()
-        return cls(model, tokenizer, **kwargs)
+def load_pretrained(path: str, device: str | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of a local model directory, the model on ``device`` (default: GPU if any).
+
+    ``from_pretrained`` never downloads here; a tokenizer without a pad token pads with EOS.
+
+    Raises:
+        InvalidKnob: ``path`` is not a directory.
+    """
+    if not os.path.isdir(path):
+        raise InvalidKnob(f"hf:PATH needs a local model directory; {path!r} is not one.")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).to(device).eval()
+    return model, tokenizer

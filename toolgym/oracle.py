@@ -37,8 +37,9 @@ def oracle_turns(scenario: Scenario) -> list[str]:
     """The gold assistant turns of a scenario.
 
     Generated scenarios: one turn per dependency level (independent calls together), then the
-    answer. Stateful tasks: the gold actions one per turn, then the required outputs. RoTBench
-    items: the first gold reply. ToolHop rows: their gold calls one per turn (``meta["gold_calls"]``,
+    answer. Stateful tasks: the gold actions one per turn (FTRL plays one call a turn), the required
+    outputs said with the last of them (FTRL's rule reads outputs only in messages with tool calls),
+    then a closing reply, which the simulated user answers. RoTBench items: the first gold reply. ToolHop rows: their gold calls one per turn (``meta["gold_calls"]``,
     skipped when the scenario offers no tools), then the answer.
 
     Raises:
@@ -50,10 +51,21 @@ def oracle_turns(scenario: Scenario) -> list[str]:
     if isinstance(scenario.grading, AnswerGrading):
         return _toolhop_turns(scenario)
     if scenario.task is not None:
-        outputs = "; ".join(scenario.task.outputs)
-        final = f"Done. {outputs}" if outputs else "Done."
-        return [format_calls([call]) for call in scenario.task.actions] + [final]
+        return _stateful_turns(scenario)
     return [format_calls(calls) for calls in _gold_levels(scenario)] + [_answer(scenario)]
+
+
+def _stateful_turns(scenario: Scenario) -> list[str]:
+    """The gold actions one a turn, the outputs said with the last one and in the closing reply.
+
+    A task with outputs but no gold action cannot pass under FTRL's rule (no message with a tool
+    call to say them in); strict matching reads them in the closing reply.
+    """
+    assert scenario.task is not None
+    outputs = "; ".join(scenario.task.outputs)
+    calls = list(scenario.task.actions)
+    turns = [format_calls([call], content=outputs if i == len(calls) - 1 else "") for i, call in enumerate(calls)]
+    return turns + [f"Done. {outputs}" if outputs else "Done."]
 
 
 def _toolhop_turns(scenario: Scenario) -> list[str]:
@@ -127,9 +139,10 @@ class OracleAgent:
         scenario = env.unwrapped.scenario
         if scenario.task is None and scenario.grading is None:
             return _next_gold_turn(scenario, observation)
-        if self._cache is None or self._cache[0] != scenario.id:
-            self._cache = (scenario.id, oracle_turns(scenario))
-        turns = self._cache[1]
+        cache = self._cache  # read once: episodes in other threads may replace it
+        if cache is None or cache[0] != scenario.id:
+            cache = self._cache = (scenario.id, oracle_turns(scenario))
+        turns = cache[1]
         return turns[min(turns_taken(observation, scenario), len(turns) - 1)]
 
 

@@ -1,6 +1,6 @@
 """The paper's results table from ``toolgym eval --out`` files: a row per run, a column per benchmark.
 
-Each benchmark contributes its headline figure, computed by :func:`toolgym.evaluate.summarize`
+Each benchmark contributes its headline figure, computed by :func:`toolgym.summary.summarize`
 over the run's episodes of that benchmark: FTRL's own test set Solve-F1, ToolHop answer
 correctness, tau-bench pass^1, RoTBench content filling (and generated ToolGym suites' Solve-F1);
 ``average`` is the mean of the headline figures a run has.
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from toolgym.error import InvalidKnob, SuiteError, did_you_mean
-from toolgym.evaluate import summarize
+from toolgym.summary import summarize
 
 __all__ = ["HEADLINES", "REPORT_FORMATS", "build_report", "format_report", "read_runs"]
 
@@ -32,7 +32,7 @@ HEADLINES: dict[str, tuple[str, str]] = {
     "rotbench": ("content_filling", "RoTBench CF"),
     "toolgym": ("solve_f1", "ToolGym Solve-F1"),
 }
-"""Benchmark -> (the figure of :func:`~toolgym.evaluate.summarize` it reports, column title)."""
+"""Benchmark -> (the figure of :func:`~toolgym.summary.summarize` it reports, column title)."""
 
 REPORT_FORMATS = ("text", "markdown", "json")
 

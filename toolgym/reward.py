@@ -72,7 +72,8 @@ class TurnScore:
 
     reward: float
     kind: str
-    """One of ``tool``, ``malformed``, ``empty``, ``correct``, ``all_solved``, ``wrong``."""
+    """One of ``tool``, ``malformed``, ``empty``, ``correct``, ``all_solved``, ``wrong``, and
+    ``reply`` (a stateful task's reply that the conversation goes on after)."""
     calls: int = 0
     newly_solved: int = 0
     answer_correct: bool | None = None
@@ -291,8 +292,22 @@ class EpisodeScorer:
 
 
 class StatefulScorer(EpisodeScorer):
-    """A scorer for stateful tasks: the final turn passes when the final data hashes as the gold
-    actions' data does and every required output was said (tau-bench's rule)."""
+    """A scorer for stateful tasks, played as a conversation with a simulated user
+    (:mod:`toolgym.users`).
+
+    A reply after which the conversation goes on scores 0 (-0.5 when empty). The turn that ends
+    the episode (the reply the user answers with ``###STOP###``, or a transfer call) passes when
+    the final data hashes as the gold actions' data does and every required output was said
+    (tau-bench's rule, :func:`toolgym.stateful.passes`): its reward is 1 or 0, and -0.5 for an
+    empty final reply, as in every env; pass^1 (``answer_correct``) is tau-bench's rule alone.
+    """
+
+    def reply_turn(self, reply: str) -> TurnScore:
+        """Scores a reply to the user that the conversation goes on after."""
+        empty = not (reply or "").strip()
+        score = TurnScore(EMPTY_PENALTY if empty else 0.0, "empty" if empty else "reply", answer_correct=False)
+        self.turns.append(score)
+        return score
 
     def final_turn(  # type: ignore[override]
         self,
@@ -300,15 +315,27 @@ class StatefulScorer(EpisodeScorer):
         *,
         state: Mapping[str, Any] | None = None,
         messages: Sequence[Mapping[str, Any]] = (),
+        calls: int = 0,
         **_context: Any,
     ) -> TurnScore:
-        """Scores the end of a stateful episode from the final data and the whole chat."""
+        """Scores the turn that ends a stateful episode from the final data and the whole chat.
+
+        Args:
+            reply: The turn's text.
+            state: The data after the episode (None: no tool changed it).
+            messages: The whole chat.
+            calls: The turn's tool calls, when a transfer call ended the episode.
+        """
         from toolgym.stateful import passes
 
         task = self.scenario.task
         assert task is not None, "StatefulScorer needs a stateful scenario"
-        passed = passes(task, state, messages)
-        score = TurnScore(1.0 if passed else 0.0, "correct" if passed else "wrong", answer_correct=passed)
+        self.calls += calls
+        passed = passes(task, state, messages, self.match)
+        if not calls and not (reply or "").strip():
+            score = TurnScore(EMPTY_PENALTY, "empty", answer_correct=passed)
+        else:
+            score = TurnScore(float(passed), "correct" if passed else "wrong", calls=calls, answer_correct=passed)
         self.turns.append(score)
         return score
 
@@ -411,16 +438,32 @@ def score_trajectory(
     :class:`toolgym.env.ToolUseEnv` gave when it played the transcript. Each assistant message's
     ``tool_calls`` (FTRL's ``p``) are paired with the ``tool`` messages that follow it; an assistant
     message followed by no tool message is the final answer. For a stateful task, ``state`` is the
-    data after the episode (None: no tool changed it).
+    data after the episode (None: no tool changed it), and the transcript is a conversation: a
+    reply the user answered without ``###STOP###`` lets it go on, and a transfer call ends it.
     """
+    from toolgym.users import STOP, TRANSFER_TOOLS
+
     scorer = make_scorer(scenario, variant, match)
+    stateful = isinstance(scorer, StatefulScorer)
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
         pairs, tool_turn = _turn_outputs(message, messages[i + 1 :])
-        if tool_turn:
-            scorer.tool_turn(pairs, len(message.get("tool_calls") or ()))
-        else:
-            scorer.final_turn(str(message.get("content") or ""), state=state, messages=messages[: i + 1])
+        content, calls = str(message.get("content") or ""), message.get("tool_calls") or ()
+        if stateful and any(_call_name(call) in TRANSFER_TOOLS for call in calls):
+            scorer.final_turn(content, state=state, messages=messages[: i + 1], calls=len(calls))
             break
+        if tool_turn:
+            scorer.tool_turn(pairs, len(calls))
+            continue
+        answer = messages[i + 1] if i + 1 < len(messages) else None
+        if stateful and answer is not None and STOP not in str(answer.get("content") or ""):
+            scorer.reply_turn(content)  # type: ignore[attr-defined]
+            continue
+        scorer.final_turn(content, state=state, messages=messages[: i + 1])
+        break
     return TrajectoryScore(tuple(scorer.turns), scorer.metrics, scorer.answer_correct)
+
+
+def _call_name(call: Mapping[str, Any]) -> str:
+    return str(call.get("function", call).get("name", ""))

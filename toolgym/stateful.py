@@ -12,8 +12,10 @@ relative to the suite file's directory. The domain directory holds:
   (``orders.json`` -> ``data["orders"]``).
 
 The reward is tau-bench's: 1 when the canonical hash of the final data equals the hash after
-replaying the gold actions on a fresh copy, and every required output was said; else 0. The gold
-actions replay in a :class:`~toolgym.tools.sandbox.SandboxRuntime`, as the codes are untrusted.
+replaying the gold actions on a fresh copy, and every required output was said (:func:`passes`;
+under ``match="ftrl"`` only in assistant messages with tool calls, as FTRL's evaluation reads
+them); else 0. The gold actions replay in a :class:`~toolgym.tools.sandbox.SandboxRuntime`, as the
+codes are untrusted. An episode is a conversation with a simulated user (:mod:`toolgym.users`).
 
 Domains and gold hashes are cached by the content of the domain directory (its
 :func:`domain_fingerprint`), so a domain whose files change on disk is read and replayed anew.
@@ -34,6 +36,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolgym.error import InvalidScenario
+from toolgym.matching import Match
 from toolgym.rows import (
     extra_columns,
     keep_original,
@@ -186,25 +189,45 @@ def _clean(text: str) -> str:
     return " ".join(str(text).lower().replace(",", "").split())
 
 
-def outputs_said(outputs: Sequence[str], messages: Sequence[Mapping[str, Any]]) -> bool:
-    """True when every output appears in some assistant message (lowercased, commas deleted)."""
-    said = [_clean(m.get("content") or "") for m in messages if m.get("role") == "assistant"]
+def outputs_said(outputs: Sequence[str], messages: Sequence[Mapping[str, Any]], match: Match = "strict") -> bool:
+    """True when every required output was said to the user.
+
+    Strict: in some assistant message (both lowercased, commas deleted, spacing folded). FTRL's
+    rule (``match="ftrl"``, its ``evaluation_taubench.py``): ``output.lower()`` is a substring of
+    the lowercased, comma-stripped content of an assistant message that carries tool calls (a
+    plain reply does not count).
+
+    Example:
+        >>> said = [{"role": "assistant", "content": "You paid $1,000."}]
+        >>> outputs_said(["1000"], said), outputs_said(["1000"], said, match="ftrl")
+        (True, False)
+    """
+    assistant = [m for m in messages if m.get("role") == "assistant"]
+    if match == "ftrl":
+        said = [str(m.get("content") or "").lower().replace(",", "") for m in assistant if m.get("tool_calls")]
+        return all(any(str(output).lower() in text for text in said) for output in outputs)
+    said = [_clean(m.get("content") or "") for m in assistant]
     return all(any(_clean(output) in text for text in said) for output in outputs)
 
 
 def passes(
-    task: StatefulTask, final_state: Mapping[str, Any] | None, messages: Sequence[Mapping[str, Any]]
+    task: StatefulTask,
+    final_state: Mapping[str, Any] | None,
+    messages: Sequence[Mapping[str, Any]],
+    match: Match = "strict",
 ) -> bool:
     """tau-bench's rule: the final data hashes as the gold actions' data does, and every required
-    output was said. :class:`toolgym.reward.StatefulScorer` scores a stateful episode with it.
+    output was said (:func:`outputs_said`). :class:`toolgym.reward.StatefulScorer` scores a
+    stateful episode with it.
 
     Args:
         task: The task, with its gold actions and required outputs.
         final_state: The data after the episode (None when no tool ran: the fresh data).
         messages: The whole chat; the outputs are looked for in its assistant messages.
+        match: ``"strict"`` or ``"ftrl"`` (which messages count for the outputs).
     """
     state = fresh_state(task) if final_state is None else final_state
-    return state_hash(state) == gold_hash(task) and outputs_said(task.outputs, messages)
+    return state_hash(state) == gold_hash(task) and outputs_said(task.outputs, messages, match)
 
 
 def is_stateful_row(row: Mapping[str, Any]) -> bool:
@@ -246,7 +269,9 @@ def scenario_from_stateful_row(row: Mapping[str, Any], *, base_dir: str | Path |
     """Reads one of FTRL's stateful rows as a scenario.
 
     The chat opens with the domain's ``wiki.md`` as the system message and the instruction as the
-    user's; the tools come from ``tools.json`` and ``codes.json`` (the ``data`` parameter hidden).
+    user's (an env replaces the user's message with its simulated user's first one: the scripted
+    user's is the instruction); the tools come from ``tools.json`` and ``codes.json`` (the
+    ``data`` parameter hidden).
 
     Args:
         row: ``{"instruction", "actions", "outputs", "data_source", ...}``.

@@ -81,6 +81,9 @@ class ToolGymTrainConfig:
     learning_rate: float = field(default=1e-6, metadata=_help("RL (and DPO) learning rate."))
     beta: float = field(default=0.001, metadata=_help("KL coefficient (GRPO/RLOO) or DPO beta."))
     temperature: float = field(default=1.0, metadata=_help("Sampling temperature for rollouts."))
+    top_p: float = field(
+        default=1.0, metadata=_help("Nucleus sampling mass of rollouts, DPO samples and GRPO's completions.")
+    )
     max_new_tokens: int = field(default=1024, metadata=_help("Longest assistant turn in tokens."))
     max_length: int = field(
         default=8192, metadata=_help("Longest episode (prompt + turns) in tokens.")
@@ -112,9 +115,24 @@ class ToolGymTrainConfig:
         default=42, metadata=_help("Seed of torch, sampling and the tiny model's init.")
     )
     use_vllm: bool = field(
-        default=False, metadata=_help("Generate with vLLM in TRL (GPU, vllm installed).")
+        default=False,
+        metadata=_help("GRPO's/RLOO's own completions on vLLM (GPU, vllm installed): the process's one engine, "
+                       "shared with a vLLM rollout_backend."),
     )
     vllm_mode: str = field(default="colocate", metadata=_help("vLLM mode: colocate or server."))
+    rollout_backend: str = field(
+        default="hf",
+        metadata=_help("Engine of every other sample of the policy (multi-turn rollouts, episode mode, DPO pairs, "
+                       "held-out evaluation): hf (model.generate), vllm-colocate (a vLLM engine in this process, "
+                       "shared with --use_vllm), vllm-server (TRL's client to `trl vllm-serve`, weights pushed "
+                       "after each optimizer step). The vLLM ones need vllm and a GPU."),
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata=_help("GPU memory share of the colocated vLLM engine (the rest trains).")
+    )
+    vllm_server_base_url: str = field(
+        default="http://localhost:8000", metadata=_help("URL of the `trl vllm-serve` server (vllm-server, vllm_mode server).")
+    )
     use_peft: bool = field(
         default=False, metadata=_help("Train LoRA adapters (peft) instead of all weights.")
     )
@@ -182,6 +200,25 @@ class ToolGymTrainConfig:
         if self.vllm_mode not in ("colocate", "server"):
             raise ValueError(
                 f"vllm_mode={self.vllm_mode!r} is unknown. Use 'colocate' or 'server'."
+            )
+        self._check_backend()
+
+    def _check_backend(self) -> None:
+        from toolgym_train.generation import BACKENDS
+
+        if self.rollout_backend not in BACKENDS:
+            raise ValueError(f"rollout_backend={self.rollout_backend!r} is unknown. Use one of {tuple(BACKENDS)}.")
+        vllm_backend = self.rollout_backend in ("vllm-colocate", "vllm-server")
+        if vllm_backend and self.use_vllm and self.rollout_backend != f"vllm-{self.vllm_mode}":
+            raise ValueError(
+                f"rollout_backend={self.rollout_backend!r} with use_vllm and vllm_mode={self.vllm_mode!r} would hold "
+                f"two vLLM engines. Set --vllm_mode {self.rollout_backend.removeprefix('vllm-')}, or "
+                f"--rollout_backend vllm-{self.vllm_mode}."
+            )
+        if not 0 < self.top_p <= 1 or not 0 < self.vllm_gpu_memory_utilization < 1:
+            raise ValueError(
+                f"top_p={self.top_p} must be in (0, 1] and vllm_gpu_memory_utilization="
+                f"{self.vllm_gpu_memory_utilization} in (0, 1)."
             )
 
     def _check_sizes(self) -> None:

@@ -4,7 +4,9 @@ The dataset holds each scenario's opening prompt (rendered by the chat template)
 rollout function the batch's prompts, each repeated ``num_generations`` times; it plays every
 episode against its own env with the current policy (:func:`toolgym_train.rollout.rollout`) and
 returns the token-exact ids with ``env_mask`` (TRL's mask of tool tokens, excluded from the loss)
-and the episode's reward, which :func:`episode_reward` hands to GRPO.
+and the episode's reward, which :func:`episode_reward` hands to GRPO. The episodes of a call are
+sampled together, turn by turn, on the run's rollout backend
+(:func:`toolgym_train.generation.make_generator`; with vLLM, the trainer's engine when it has one).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolgym_train.config import ToolGymTrainConfig
-from toolgym_train.rollout import HFGenerator, rollout
+from toolgym_train.rollout import rollout
 from toolgym_train.step import peft_config, rl_args
 
 __all__ = ["EpisodeRollout", "episode_reward", "train_episode_mode"]
@@ -52,15 +54,13 @@ class EpisodeRollout:
 
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, list]:
         """Returns ``prompt_ids``, ``completion_ids``, ``logprobs`` (None), ``env_mask`` and rewards."""
+        from toolgym_train.generation import make_generator
         from toolgym_train.policy import make_env
 
         while len(self._envs) < len(prompts):
             self._envs.append(make_env(self.config))
         tokenizer = trainer.processing_class
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        generate = HFGenerator(
-            model, tokenizer, self.config.max_new_tokens, self.config.temperature
-        )
+        generate = make_generator(self.config, trainer.model, tokenizer, trainer=trainer)
         options = [{"scenario": self.scenarios[p]} for p in prompts]
         episodes = rollout(
             self._envs[: len(prompts)],
@@ -113,6 +113,8 @@ def train_episode_mode(
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    from toolgym_train.vllm_engines import attach_engine
+
     scenarios = opening_prompts(config, tokenizer, seeds)
     rollout_func = EpisodeRollout(config, scenarios)
     try:
@@ -125,6 +127,7 @@ def train_episode_mode(
             rollout_func=rollout_func,
             peft_config=peft_config(config, model),
         )
+        attach_engine(trainer, tokenizer, config)
         trainer.train()
     finally:
         rollout_func.close()

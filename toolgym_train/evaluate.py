@@ -1,8 +1,10 @@
 """Held-out evaluation of a policy, through ToolGym's one episode loop and summary, and its report.
 
 The held-out episodes are played by :func:`toolgym.evaluate.evaluate` with a
-:class:`toolgym.hf.HFAgent` (greedy, batched, token-exact), so ``toolgym eval --env ENV_ID
---env-kwargs ... --seed EVAL_SEED --limit N --agent hf:CHECKPOINT`` reports the same figures.
+:class:`toolgym.hf.TokenAgent` over the run's generator (:func:`toolgym_train.generation.make_generator`;
+greedy, batched, token-exact). On the ``hf`` backend that is ``toolgym eval``'s
+:class:`~toolgym.hf.HFAgent`, so ``toolgym eval --env ENV_ID --env-kwargs ... --seed EVAL_SEED --limit N
+--agent hf:CHECKPOINT`` reports the same figures.
 """
 
 from __future__ import annotations
@@ -18,21 +20,32 @@ from toolgym_train.config import ToolGymTrainConfig
 __all__ = ["evaluate", "paired_gain", "plot_report", "write_report"]
 
 
-def evaluate(model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int = 16) -> EvalReport:
-    """Plays ``config.eval_episodes`` held-out episodes (seeds from ``config.eval_seed``), greedily.
+def evaluate(model: Any, tokenizer: Any, config: ToolGymTrainConfig, batch_size: int | None = None) -> EvalReport:
+    """Plays ``config.eval_episodes`` held-out episodes (seeds from ``config.eval_seed``) at
+    ``config.eval_temperature`` (0: greedily), on the run's rollout backend.
+
+    Args:
+        model: The policy.
+        tokenizer: Its tokenizer.
+        config: The run's config.
+        batch_size: Episodes played together; default 16 on ``hf``, all of them on vLLM.
 
     Returns:
         The :class:`~toolgym.evaluate.EvalReport`, with one record per episode in seed order.
     """
+    import torch
+
     from toolgym.evaluate import evaluate as play
-    from toolgym.hf import HFAgent
+    from toolgym.hf import TokenAgent
+    from toolgym_train.generation import make_generator
     from toolgym_train.policy import make_env
 
-    agent = HFAgent(
-        model, tokenizer, max_new_tokens=config.max_new_tokens, temperature=config.eval_temperature,
-        max_length=config.max_length, batch_size=batch_size,
-        seed=config.seed if config.eval_temperature > 0 else None, enable_thinking=config.enable_thinking,
-    )
+    generate = make_generator(config, model, tokenizer, temperature=config.eval_temperature)
+    if batch_size is None:
+        batch_size = 16 if config.rollout_backend == "hf" else max(1, config.eval_episodes)
+    agent = TokenAgent(generate, tokenizer, config.max_length, batch_size, config.chat_template_kwargs)
+    if config.eval_temperature > 0:  # as HFAgent(seed=...) does: sampled evaluations repeat
+        torch.manual_seed(config.seed)
     env = make_env(config)
     try:
         return play(env, agent, limit=config.eval_episodes, seed=config.eval_seed, progress=False)

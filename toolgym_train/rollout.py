@@ -5,6 +5,10 @@ The episodes are played by the one episode loop (:func:`toolgym.evaluate.play_ba
 tokenization ``toolgym eval --agent hf:PATH`` uses). An :class:`Episode` joins that token trace
 with the episode's record: ``env_mask`` is 1 on sampled tokens and 0 on tool tokens (and on tokens
 the rollout had to force, such as an EOS after a turn cut at ``max_new_tokens``).
+
+The policy is any :data:`toolgym.hf.Generate`; training builds it with
+:func:`toolgym_train.generation.make_generator` (``hf``, vLLM colocated or served), and every live
+episode's turn goes to it in one call.
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ def rollout(
 
     Args:
         envs: ToolGym envs (``gym.make``), one episode each.
-        generate: The policy (e.g. :class:`HFGenerator`).
+        generate: The policy (:func:`toolgym_train.generation.make_generator`, or e.g. :class:`HFGenerator`).
         tokenizer: Tokenizer with a tool-use chat template.
         seeds: Reset seed per env.
         options: Reset options per env (e.g. ``{"scenario": s}`` to play a given scenario).

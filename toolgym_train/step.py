@@ -115,7 +115,12 @@ def prefix_rows(
 
 
 def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
-    """The TRL GRPOConfig (or RLOOConfig) of one training iteration."""
+    """The TRL GRPOConfig (or RLOOConfig) of one training iteration.
+
+    ``use_vllm`` stays off here: TRL would build a vLLM engine in every trainer, so with
+    ``config.use_vllm`` the trainer is given this process's one engine after it is built
+    (:func:`toolgym_train.vllm_engines.attach_engine`).
+    """
     from trl import GRPOConfig, RLOOConfig
 
     kwargs = dict(
@@ -123,14 +128,17 @@ def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
         num_generations=config.num_generations,
         max_completion_length=config.max_new_tokens,
         temperature=config.temperature,
-        use_vllm=config.use_vllm,
+        top_p=config.top_p,
+        use_vllm=False,
         vllm_mode=config.vllm_mode,
         warmup_steps=0,
     )
     kwargs["max_steps"] = max_steps
     if config.algorithm == "rloo":
         return RLOOConfig(**kwargs)
-    return GRPOConfig(**kwargs, loss_type="grpo", scale_rewards="group")
+    # episode mode's rollout function returns no sampling logprobs for vLLM's importance-sampling correction
+    return GRPOConfig(**kwargs, loss_type="grpo", scale_rewards="group",
+                      vllm_importance_sampling_correction=config.mode != "episode")
 
 
 def peft_config(config: ToolGymTrainConfig, model: Any) -> Any:
@@ -159,6 +167,7 @@ def train_step_mode(
     from trl import GRPOTrainer, RLOOTrainer
 
     from toolgym_train.policy import make_env
+    from toolgym_train.vllm_engines import attach_engine
 
     rows = prefix_rows(episodes, tokenizer, config.chat_template_kwargs)
     trainer_cls = RLOOTrainer if config.algorithm == "rloo" else GRPOTrainer
@@ -172,6 +181,7 @@ def train_step_mode(
             processing_class=tokenizer,
             peft_config=peft_config(config, model),
         )
+        attach_engine(trainer, tokenizer, config)
         trainer.train()
     finally:
         reward.close()

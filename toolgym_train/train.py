@@ -8,16 +8,18 @@ from typing import Any
 from toolgym.evaluate import EvalReport, summarize
 from toolgym_train.config import ToolGymTrainConfig
 from toolgym_train.evaluate import evaluate, paired_gain, write_report
-from toolgym_train.rollout import Episode, HFGenerator, rollout
+from toolgym_train.generation import check_backends, make_generator
+from toolgym_train.rollout import Episode, rollout
 
 __all__ = ["collect", "rollout_stats", "run", "train_iteration"]
 
 
 def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[int]) -> list:
-    """Rolls out the current policy on training ``seeds`` (sampling at ``config.temperature``)."""
+    """Rolls out the current policy on training ``seeds`` (sampling at ``config.temperature``), every
+    live episode's turn in one call of the run's generator (:func:`~toolgym_train.generation.make_generator`)."""
     from toolgym_train.policy import make_env
 
-    generate = HFGenerator(model, tokenizer, config.max_new_tokens, config.temperature)
+    generate = make_generator(config, model, tokenizer)
     envs = [make_env(config) for _ in seeds]
     try:
         return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length,
@@ -95,6 +97,7 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     from toolgym_train.policy import check_env_id, load_policy
 
     check_env_id(config.env_id)
+    check_backends(config)
     torch.manual_seed(config.seed)
     model, tokenizer = load_policy(config)
     per_episode: dict[str, list[float]] = {}

@@ -230,6 +230,22 @@ def test_no_process_a_tool_started_outlives_its_worker(isolated):
     assert call(isolated, LIVE) == ToolResult("[]")  # only init (1), zygote (2) and this worker
 
 
+TRACE_ZYGOTE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+attached = libc.ptrace(16, os.getppid(), None, None)  # PTRACE_ATTACH
+errno = ctypes.get_errno()
+if attached == 0:
+    libc.ptrace(17, os.getppid(), None, None)  # PTRACE_DETACH
+return [attached, errno]
+"""
+
+
+@needs_bwrap
+def test_a_tool_cannot_trace_its_zygote_to_reach_later_episodes(isolated):
+    assert call(isolated, TRACE_ZYGOTE) == ToolResult("[-1, 1]")  # EPERM: not dumpable
+
+
 @needs_bwrap
 def test_state_still_reaches_the_tools_through_the_protocol(isolated):
     add = tool("add", "data['n'] += 1\nreturn data['n']", "data")

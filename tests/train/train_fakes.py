@@ -64,6 +64,9 @@ class FakeEnv:
     def _obs(self) -> dict[str, Any]:
         return {"messages": list(self.messages), "tools": TOOLS}
 
+    def close(self) -> None:
+        """Nothing to release (ToolGym envs may hold a sandbox worker)."""
+
     def step(self, text: str) -> tuple[dict, float, bool, bool, dict]:
         calls = [json.loads(c) for c in re.findall(r"<tool_call>(.*?)</tool_call>", text, re.S)]
         if not calls:

@@ -1,12 +1,12 @@
-"""OS-level isolation for the sandbox: runs its zygote inside bubblewrap (``bwrap``).
+"""OS-level isolation for the sandbox: runs its zygotes inside bubblewrap (``bwrap``).
 
 :class:`~toolgym.tools.sandbox.SandboxRuntime` calls :func:`choose_isolation` once per runtime and,
-for ``"os"``, starts its zygote with :func:`wrap`. The zygote runs in new user (where the machine
-allows it), PID, network, IPC, UTS and cgroup namespaces: no network but its own loopback, no
-capabilities, a cleared environment, a private ``/tmp`` (a small tmpfs) and a read-only view of
-just the Python installation, the system's ``/usr`` and libraries, and the worker script. Home
-directories, the project and its data are not there. Episode workers are forked inside, so they
-inherit all of it at no extra cost per episode.
+for ``"os"``, starts each of its zygotes with :func:`wrap`, each in a sandbox of its own. A zygote
+runs in new user (where the machine allows it), PID, network, IPC, UTS and cgroup namespaces: no
+network but its own loopback, no capabilities, a cleared environment, a private ``/tmp`` (a small
+tmpfs) and a read-only view of just the Python installation, the system's ``/usr`` and libraries,
+and the worker script. Home directories, the project and its data are not there. Episode workers
+are forked inside, so they inherit all of it at no extra cost per episode.
 """
 
 from __future__ import annotations

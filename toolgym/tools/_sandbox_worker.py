@@ -1,11 +1,14 @@
 """The sandbox's own processes: the zygote and the episode worker (run as a script, stdlib only).
 
 :mod:`toolgym.tools.sandbox` starts this file with ``python -B _sandbox_worker.py CONFIG``; it must
-not import toolgym, so that a tool cannot reach the package's state and the start stays fast.
+not import toolgym, so that a tool cannot reach the package's state and the start stays fast. The
+zygote forks one worker at a time, reports on a control socket, and keeps the code objects of the
+sources the runtime has seen loaded, which the workers it forks inherit (:class:`_CodeCache`).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -18,6 +21,10 @@ from typing import Any
 
 _HEADER = struct.Struct("<I")
 _FILE_SIZE_LIMIT = 64 << 20
+CACHE_CHARS = 16 << 20
+"""Characters of tool source whose compiled code a zygote keeps (oldest dropped first)."""
+CACHE_SOURCE_LIMIT = 64 << 10
+"""A longer source is never compiled by a zygote: each worker that loads it compiles it."""
 _PREIMPORTS = (
     "builtins calendar cmath collections copy datetime decimal fractions functools hashlib "
     "itertools json math operator random re statistics string time typing"
@@ -27,59 +34,143 @@ _PREIMPORTS = (
 # ---------------------------------------------------------------------- zygote and episode worker
 
 
-def _zygote_main(config: dict, requests: int, replies: int) -> None:
-    """Forks one episode worker at a time and reports each one's exit status on the pipe."""
-    ctrl = int(config["ctrl"])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    script_dir = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != script_dir]
-    for module in _PREIMPORTS:
-        __import__(module)
-    kills: set[int] = set()
-    generation = 0
-    # bwrap made this zygote the first child of a fresh PID namespace's init (see _bubblewrap).
-    sandboxed = config.get("isolation") == "os" and os.getppid() == 1 and os.getpid() == 2
-    while True:
-        pid = os.fork()
-        if pid == 0:
-            os.close(ctrl)
-            try:
-                _Worker(config, requests, replies).serve()
-            finally:
-                os._exit(0)
+class _CodeCache:
+    """Compiled tool sources by (name, source), oldest dropped past :data:`CACHE_CHARS` of source.
+
+    The zygote fills its copy between workers, so every worker forked later inherits the code
+    objects; a worker adds what it had to compile to its own copy (kept only in reuse mode).
+    """
+
+    def __init__(self) -> None:
+        self.codes: dict[tuple[str, str], Any] = {}
+        self.chars = 0
+
+    def get(self, name: str, source: str) -> tuple[Any, bool]:
+        """The code object (or the compile error's text) and whether it had to be compiled now."""
+        key = (name, source)
+        code = self.codes.get(key)
+        if code is not None:
+            return code, False
         try:
-            os.setpgid(pid, pid)
+            code = compile(source, f"<tool {name}>", "exec")
+        except BaseException as error:  # SyntaxError, ValueError (null bytes), RecursionError...
+            code = _describe(error)
+        self.codes[key] = code
+        self.chars += len(source)
+        while self.chars > CACHE_CHARS and len(self.codes) > 1:
+            old_name, old_source = next(iter(self.codes))
+            del self.codes[old_name, old_source]
+            self.chars -= len(old_source)
+        return code, True
+
+
+_CACHE = _CodeCache()
+
+
+class _Zygote:
+    """Forks one episode worker at a time, obeys the runtime's commands, reports on ``ctrl``.
+
+    ``ctrl`` is a socket that only the runtime and this process hold (each worker closes its copy
+    first thing): commands come in as JSON lines (``{"kill": gen}``, ``{"compile": [[name,
+    source], ...]}``), events go out as JSON lines (``{"spawned": gen, "pid": pid}``, ``{"exit":
+    status, "gen": gen}``), so a tool cannot forge the death of its worker.
+    """
+
+    def __init__(self, config: dict, requests: int, replies: int) -> None:
+        self.config, self.requests, self.replies = config, requests, replies
+        self.ctrl = int(config["ctrl"])
+        self.generation = 0
+        self.kills: set[int] = set()
+        self.to_compile: list[tuple[str, str]] = []
+        self.buffer = bytearray()
+        self.orphaned = False
+        # bwrap made this zygote the first child of a fresh PID namespace's init (see _bubblewrap).
+        self.sandboxed = config.get("isolation") == "os" and os.getppid() == 1 and os.getpid() == 2
+
+    def run(self) -> None:
+        while True:
+            for name, source in self.to_compile:  # between workers: never delays a kill
+                if len(source) <= CACHE_SOURCE_LIMIT:
+                    _CACHE.get(name, source)
+            self.to_compile.clear()
+            gc.freeze()  # the workers' collections then leave the inherited pages unwritten
+            pid = os.fork()
+            if pid == 0:
+                os.close(self.ctrl)
+                try:
+                    _Worker(self.config, self.generation, self.requests, self.replies).serve()
+                finally:
+                    os._exit(0)
+            try:
+                os.setpgid(pid, pid)
+            except OSError:
+                pass
+            self.report({"spawned": self.generation, "pid": pid})
+            status = self.supervise(pid)
+            if self.sandboxed:
+                _sweep_sandbox()
+            self.report({"exit": status, "gen": self.generation})
+            if self.orphaned:
+                os._exit(0)
+            self.kills = {gen for gen in self.kills if gen > self.generation}
+            self.generation += 1
+
+    def report(self, event: dict) -> None:
+        try:
+            _send(self.ctrl, event)
         except OSError:
-            pass
-        status, orphaned = _supervise(pid, generation, ctrl, kills)
-        if sandboxed:
-            _sweep_sandbox()
-        _send(replies, {"exit": status, "gen": generation})
-        if orphaned:
-            os._exit(0)
-        generation += 1
+            self.orphaned = True  # the runtime is gone
+
+    def supervise(self, pid: int) -> int:
+        """Waits for worker ``pid`` to exit, killing it when asked; returns its exit status."""
+        pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        try:
+            while not _exited(pid):
+                watched = ([] if self.orphaned else [self.ctrl]) + (
+                    [] if pidfd is None else [pidfd]
+                )
+                ready, _, _ = select.select(watched, [], [], None if pidfd is not None else 0.005)
+                if self.ctrl in ready:
+                    self.read_commands()
+                if self.orphaned or self.generation in self.kills:
+                    _yield_cpu(pid)  # its teardown then waits for the live episode's calls
+                    _kill_group(pid)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        _kill_group(pid)  # a tool's stray children die with their worker
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def read_commands(self) -> None:
+        try:
+            data = os.read(self.ctrl, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:  # the runtime closed or died: kill the worker, then quit
+            self.orphaned = True
+            return
+        self.buffer += data
+        while (end := self.buffer.find(b"\n")) >= 0:
+            command = json.loads(self.buffer[:end])
+            del self.buffer[: end + 1]
+            if "kill" in command:
+                self.kills.add(int(command["kill"]))
+            self.to_compile.extend((name, source) for name, source in command.get("compile", ()))
 
 
-def _supervise(pid: int, generation: int, ctrl: int, kills: set[int]) -> tuple[int, bool]:
-    """Waits for worker ``pid`` to exit, killing it when asked; returns (status, runtime gone)."""
-    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
-    orphaned = False
+def _forbid_tracing() -> None:
+    """Makes this process and the workers it forks non-dumpable: a worker cannot ptrace its zygote.
+
+    Under OS isolation a tool has no capability, so this holds against ``ctypes`` too: no later
+    worker can inherit what a tool injected into the zygote.
+    """
     try:
-        while not _exited(pid):
-            watched = ([] if orphaned else [ctrl]) + ([] if pidfd is None else [pidfd])
-            ready, _, _ = select.select(watched, [], [], None if pidfd is not None else 0.005)
-            if ctrl in ready:
-                commands = os.read(ctrl, 4096)
-                orphaned = not commands  # the runtime closed or died: kill the worker, then quit
-                kills.update(int(w[1:]) for w in commands.decode().split() if w[1:].isdigit())
-            if orphaned or generation in kills:
-                _kill_group(pid)
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
-    _kill_group(pid)  # a tool's stray children die with their worker
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), orphaned
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):  # not Linux
+        pass
 
 
 def _sweep_sandbox() -> None:
@@ -107,6 +198,13 @@ def _sweep_sandbox() -> None:
 def _exited(pid: int) -> bool:
     """True once ``pid`` has exited; does not reap it, so its pid cannot be reused meanwhile."""
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _yield_cpu(pid: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PGRP, pid, 19)
+    except OSError:
+        pass
 
 
 def _kill_group(pid: int) -> None:
@@ -181,15 +279,16 @@ def _explain(error: BaseException) -> str:
 
 
 class _Worker:
-    """One episode: compiles the codes, runs the calls, holds the state dict."""
+    """One episode: takes the codes, runs the calls, holds the state dict."""
 
-    def __init__(self, config: dict, requests: int, replies: int) -> None:
+    def __init__(self, config: dict, generation: int, requests: int, replies: int) -> None:
         self.requests, self.replies = requests, replies
+        self.generation = generation
         self.pid = os.getpid()
         self.max_output_chars = int(config["max_output_chars"])
         self.memory_mb = int(config["memory_mb"])
         self.cpu_seconds = config["cpu_seconds"]
-        self.compiled: dict[str, Any] = {}
+        self.codes: dict[str, Any] = {}
         self.functions: dict[str, Any] = {}
         self.state: Any = None
         self.limits_missing: list[str] = []
@@ -203,6 +302,8 @@ class _Worker:
             if not body:
                 return
             request = json.loads(body)
+            if request["gen"] != self.generation:  # sent to a worker that died before reading it
+                continue
             reply = getattr(self, "op_" + request["op"])(request)
             if os.getpid() != self.pid:  # a forked copy of the worker: it must never reply
                 os._exit(0)
@@ -238,16 +339,14 @@ class _Worker:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
     def op_load(self, request: dict) -> dict:
+        """Takes the episode's codes (compiling only what the zygote had not) and state."""
         self.state = request["state"]
-        self.compiled, self.functions = {}, {}
-        for name, code in request["codes"].items():
-            try:
-                self.compiled[name] = compile(code, f"<tool {name}>", "exec")
-            except (
-                BaseException
-            ) as error:  # SyntaxError, ValueError (null bytes), RecursionError...
-                self.compiled[name] = _describe(error)
-        return {"ok": True, "limits_missing": self.limits_missing}
+        self.codes, self.functions = {}, {}
+        compiled = 0
+        for name, source in request["codes"].items():
+            self.codes[name], fresh = _CACHE.get(name, source)
+            compiled += fresh
+        return {"ok": True, "limits_missing": self.limits_missing, "compiled": compiled}
 
     def op_state(self, _request: dict) -> dict:
         try:
@@ -290,7 +389,7 @@ class _Worker:
         function = self.functions.get(name)
         if function is not None:
             return function
-        code = self.compiled[name]
+        code = self.codes[name]
         if isinstance(code, str):
             raise _LoadError(code)
         namespace: dict[str, Any] = {"__name__": f"toolgym_tool_{name}"}
@@ -346,7 +445,14 @@ def _main() -> None:
         os.dup2(devnull, fd)
     os.close(devnull)
     try:
-        _zygote_main(json.loads(sys.argv[1]), requests, replies)
+        config = json.loads(sys.argv[1])
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        script_dir = os.path.dirname(os.path.abspath(__file__))
+        sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != script_dir]
+        for module in _PREIMPORTS:
+            __import__(module)
+        _forbid_tracing()
+        _Zygote(config, requests, replies).run()
     except BaseException as error:  # report it, so the runtime can explain a failed start
         _send(replies, {"fatal": _describe(error)})
         os._exit(1)

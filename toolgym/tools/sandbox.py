@@ -2,19 +2,23 @@
 
 :class:`SandboxRuntime` runs the tools of one scenario in a worker process, never in the caller's.
 Each tool is a source string that defines a function named as the tool. A call costs one pipe round
-trip (tens of microseconds); the source is compiled once per episode, not per call.
+trip (tens of microseconds); a source is compiled about once per runtime, not per call or episode.
 
-How it works. The runtime starts one *zygote* process (this file run as a script), which imports the
-standard modules tools use and then forks one *episode worker* at a time. The worker compiles the
-codes, executes each tool's module body on its first call (in a fresh namespace per tool), and
-answers calls over a pipe. :meth:`SandboxRuntime.reset` swaps in a freshly forked worker (about a
-millisecond), so nothing a tool did to its process (globals, monkey patches, ``decimal`` contexts,
-leaked memory) leaks into the next episode. When a worker hangs past the per-call timeout, crashes
-(segfault, ``os._exit``), runs out of memory or leaves child processes behind, the zygote kills its
-whole process group and forks a replacement, which reloads the current codes and the episode's
-initial state; the call returns a failed :class:`~toolgym.tools.result.ToolResult` and later calls
-go on. A failure to read the state raises :class:`~toolgym.error.SandboxError` instead: it is the
-infrastructure's fault, never the agent's.
+How it works. The runtime starts a *zygote* process (``_sandbox_worker.py`` run as a script), which
+imports the standard modules tools use and forks one *episode worker* at a time, in advance. The
+worker takes the episode's codes, executes each tool's module body on its first call (in a fresh
+namespace per tool), and answers calls over a pipe. From its second episode on, a runtime keeps a
+second zygote (unless ``standby=False``) whose worker waits, forked, on standby: :meth:`SandboxRuntime.reset` hands the new
+episode to that worker at once, and the other zygote kills the old worker and forks its successor
+while the episode runs; the two take turns. Each zygote keeps the code objects of the sources
+earlier episodes loaded (compiled there once a worker compiled them safely), so the workers it forks
+inherit them: a reset waits for neither a fork nor a compile, and nothing a tool did to its process
+(globals, monkey patches, ``decimal`` contexts, threads, leaked memory) reaches the next episode.
+When a worker hangs past the per-call timeout, crashes (segfault, ``os._exit``), runs out of memory
+or leaves child processes behind, it is killed with its process group and a fresh worker takes over,
+with the current codes and the episode's initial state; the call returns a failed
+:class:`~toolgym.tools.result.ToolResult` and later calls go on. A failure to read the state raises
+:class:`~toolgym.error.SandboxError` instead: it is the infrastructure's fault, never the agent's.
 
 State. Stateful tools take a parameter named ``data``: the domain's data dict, which they may
 mutate. The dict lives in the worker: ``reset(state=...)`` installs it, every call of a function
@@ -26,17 +30,18 @@ Isolation and threat model. Both levels stop hangs (wall-clock timeout; optional
 crashes, memory bombs (``RLIMIT_AS``), big files (``RLIMIT_FSIZE``), core dumps, process creation
 (best effort: fork and exec are disabled in the worker, ``RLIMIT_NPROC`` is 0 for non-root users,
 a tool's processes die with the worker's process group), output on fds 0-2 (``/dev/null``; the
-protocol uses other descriptors and is validated), huge outputs (truncated), and any change to the
-caller's state (separate process; replies are JSON, never pickle). ``isolation="process"`` does NOT
-stop network access, reading or writing the user's files, reading environment variables, or
-``ctypes``, which undoes the guards (as root, the limits too): a robustness boundary for buggy
-code. ``isolation="os"`` starts the zygote in bubblewrap (:mod:`toolgym.tools._bubblewrap`), and
-every worker it forks inherits kernel-enforced walls that ``ctypes`` cannot undo: no network, a
-read-only view of only the Python installation and system libraries, a private ``/tmp`` emptied
-between episodes, an empty environment, its own PID namespace (nothing a tool starts outlives its
-worker), no capabilities. It does NOT stop reading what is in that view, kernel exploits, or
-exhausting the machine beyond the per-process limits (no cgroups). ``"auto"`` (the default) takes
-``"os"`` where ``bwrap`` works, else warns once and takes ``"process"``;
+protocol uses other descriptors and is validated; a worker's death is reported on a socket only
+the zygote holds), huge outputs (truncated), and any change to the caller's state (separate
+process; replies are JSON, never pickle). ``isolation="process"`` does NOT stop network access,
+reading or writing the user's files, reading environment variables, or ``ctypes``, which undoes
+the guards (as root, the limits too): a robustness boundary for buggy code. ``isolation="os"``
+starts each zygote in its own bubblewrap sandbox (:mod:`toolgym.tools._bubblewrap`), and every
+worker it forks inherits kernel-enforced walls that ``ctypes`` cannot undo: no network, a read-only
+view of only the Python installation and system libraries, a private ``/tmp`` emptied between
+episodes, an empty environment, its own PID namespace (nothing a tool starts outlives its worker),
+no capabilities, and a zygote it cannot ptrace. It does NOT stop reading what is in that view,
+kernel exploits, or exhausting the machine beyond the per-process limits (no cgroups). ``"auto"``
+(the default) takes ``"os"`` where ``bwrap`` works, else warns once and takes ``"process"``;
 :attr:`SandboxRuntime.isolation` says which runs, :attr:`SandboxRuntime.limits_missing` which limits
 the machine refused (warned once). Within one episode a tool can still break its own worker (by
 patching ``builtins``, say); the next ``reset`` starts clean. POSIX only; ``"os"`` needs Linux.
@@ -54,21 +59,31 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolgym.error import InvalidKnob, InvalidScenario, SandboxError, ToolGymError, did_you_mean
 from toolgym.tools import _bubblewrap
-from toolgym.tools._sandbox_worker import _HEADER  # one wire format for both sides
+from toolgym.tools._sandbox_worker import (  # one wire format and one cache size for both sides
+    _HEADER,
+    CACHE_CHARS,
+    CACHE_SOURCE_LIMIT,
+)
 from toolgym.tools.result import ToolResult
 
 __all__ = ["SandboxRuntime"]
+
+_EXIT_WAIT = 5.0
+"""Seconds to wait for a retired worker's exit before giving its zygote up."""
+_SHARE_CHARS = 48 << 10
+"""Source characters sent to a zygote per reset, so that the control socket never fills."""
 
 
 class _Failure(Exception):
@@ -77,6 +92,198 @@ class _Failure(Exception):
     def __init__(self, kind: str, detail: str = "", status: int | None = None) -> None:
         super().__init__(kind, detail)
         self.kind, self.detail, self.status = kind, detail, status
+
+
+class _Lane:
+    """One zygote as the runtime sees it: its pipes, its current worker and what it has cached.
+
+    The current worker's replies arrive on the zygote's stdout, the zygote's own events (a worker
+    forked, a worker's exit status) on a control socket that no worker holds, so no tool can
+    forge them. Replies come before events, so a reply sent just before a crash is not lost.
+    """
+
+    def __init__(self, command: Callable[[int], list[str]], isolation: str) -> None:
+        ours, theirs = (end.detach() for end in socket.socketpair())
+        try:
+            proc = subprocess.Popen(
+                command(theirs),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs,),
+                start_new_session=True,
+                env={} if isolation == "os" else None,  # not even bwrap sees our variables
+            )
+        except BaseException:
+            os.close(ours)
+            raise
+        finally:
+            os.close(theirs)
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc, self.ctrl = proc, ours
+        self.requests, self.replies = proc.stdin.fileno(), proc.stdout.fileno()
+        self.poll = select.poll()
+        self.buffers = {self.replies: bytearray(), self.ctrl: bytearray()}
+        self.scanned = dict.fromkeys(self.buffers, 0)
+        for fd in self.buffers:
+            self.poll.register(fd, select.POLLIN)
+        self.generation = 0  # the zygote numbers its workers 0, 1, ...: this one gets requests
+        self.spawned, self.worker_pid = -1, 0  # the last worker the zygote reported forked
+        self.doomed: int | None = None  # a worker told to die whose exit is not read yet
+        self.touched = False  # whether the current worker may have run tool code
+        self.next_id = 0
+        self.pending: int | None = None  # a load whose reply is not read yet
+        self.loaded: dict[str, str] = {}
+        self.validated: dict[str, str] | None = None  # codes a worker here loaded (compiled) fine
+        self.cached: set[int] = set()  # (name, source) hashes sent to the zygote's cache
+        self.cached_chars = 0
+        self.finalizer = weakref.finalize(self, _shutdown, proc, ours)
+
+    def request(self, payload: str, runs_tools: bool = False) -> int:
+        """Sends a request (a JSON object without an id) to the current worker; returns its id."""
+        self.touched = self.touched or runs_tools
+        self.next_id += 1
+        header = f'{{"id": {self.next_id}, "gen": {self.generation}, '  # others skip it
+        data = (header + payload.lstrip()[1:]).encode()
+        _write_all(self.requests, _HEADER.pack(len(data)) + data, "the worker")
+        return self.next_id
+
+    def load(self, codes: dict[str, str], codes_json: str, state_json: str) -> None:
+        self.pending = self.request(
+            f'{{"op": "load", "codes": {codes_json}, "state": {state_json}}}'
+        )
+        self.loaded = codes
+
+    def retire(self) -> None:
+        """Has the zygote kill the current worker (and fork the next); does not wait."""
+        self.command({"kill": self.generation})
+        self.doomed, self.generation, self.pending = self.generation, self.generation + 1, None
+        self.touched = False
+
+    def command(self, message: dict) -> None:
+        _write_all(self.ctrl, json.dumps(message).encode() + b"\n", "the zygote")
+
+    def cache(self, codes: Mapping[str, str]) -> None:
+        """Sends the zygote the sources of ``codes`` it was not sent yet, to compile for later workers."""
+        if self.cached_chars > CACHE_CHARS:  # the zygote has dropped the oldest: send them again
+            self.cached.clear()
+            self.cached_chars = 0
+        batch: list[tuple[str, str]] = []
+        size = 0
+        for name, source in codes.items():
+            key = hash((name, source))
+            if key in self.cached or len(source) > CACHE_SOURCE_LIMIT:
+                continue
+            if size + len(source) > _SHARE_CHARS:
+                break  # the rest goes with a later reset
+            batch.append((name, source))
+            size += len(source)
+            self.cached.add(key)
+        if batch:
+            self.cached_chars += size
+            self.command({"compile": batch})
+
+    def ready(self) -> bool:
+        """Whether the zygote is up (has forked a worker); reads the events that came meanwhile."""
+        self._fill(0)
+        while (event := self._line(self.ctrl)) is not None:
+            self.on_event(event)
+        return self.spawned >= 0
+
+    def await_reply(self, request_id: int, timeout: float, limit: int) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            is_event, message = self.next_message(deadline, limit)
+            if is_event:
+                self.on_event(message)
+            elif message.get("id") == request_id:
+                return message
+            elif "fatal" in message:
+                raise _Failure("broken", str(message["fatal"]))
+            elif not isinstance(message.get("id"), int) or message["id"] > request_id:
+                raise _Failure("broken", "the worker sent an unexpected message")
+            # Otherwise: a late reply to a request we gave up on; ignore it.
+
+    def await_retired(self, timeout: float) -> None:
+        """Waits until the retired worker's exit is read, then drops all that it wrote."""
+        deadline = time.monotonic() + timeout
+        while self.doomed is not None:
+            is_event, message = self.next_message(deadline, 1 << 31)
+            if is_event:
+                self.on_event(message)
+        self.drain()
+
+    def on_event(self, event: dict) -> None:
+        """Takes note of a zygote event; raises :class:`_Failure` if the current worker died."""
+        if "fatal" in event:
+            raise _Failure("broken", str(event["fatal"]))
+        if "spawned" in event:
+            self.spawned, self.worker_pid = int(event["spawned"]), int(event["pid"])
+        elif "exit" in event:
+            generation = int(event["gen"])
+            if generation == self.doomed:
+                self.doomed = None
+            elif generation == self.generation:
+                self.generation, self.pending, self.touched = generation + 1, None, False
+                raise _Failure("crash", status=int(event["exit"]))
+
+    def drain(self) -> None:
+        """Drops what dead workers wrote; call it once the zygote reported the last one's exit."""
+        self.buffers[self.replies].clear()
+        self.scanned[self.replies] = 0
+        while select.select([self.replies], [], [], 0)[0]:
+            if not os.read(self.replies, 1 << 16):
+                raise _Failure("broken", "the zygote closed its pipe")
+
+    def next_message(self, deadline: float, limit: int) -> tuple[bool, dict]:
+        """The next reply as ``(False, reply)``, else the next event as ``(True, event)``."""
+        while True:
+            for is_event, fd in ((False, self.replies), (True, self.ctrl)):
+                message = self._line(fd)
+                if message is not None:
+                    return is_event, message
+            if len(self.buffers[self.replies]) > limit:
+                raise _Failure("broken", "the worker sent an oversized message")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Failure("timeout")
+            self._fill(min(remaining, 60.0))
+
+    def _fill(self, timeout: float) -> None:
+        for fd, _ in self.poll.poll(timeout * 1000):
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise _Failure("broken", "the zygote closed its pipes")
+            self.buffers[fd] += chunk
+
+    def _line(self, fd: int) -> dict | None:
+        buffer = self.buffers[fd]
+        end = buffer.find(b"\n", self.scanned[fd])
+        if end < 0:
+            self.scanned[fd] = len(buffer)
+            return None
+        line = bytes(buffer[:end])
+        del buffer[: end + 1]
+        self.scanned[fd] = 0
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            raise _Failure("broken", "the worker sent a malformed message")
+        return message
+
+    def close(self) -> None:
+        self.finalizer()
+
+
+def _write_all(fd: int, data: bytes, whom: str) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as error:
+        raise _Failure("broken", f"cannot write to {whom}: {error}") from None
 
 
 class SandboxRuntime:
@@ -88,14 +295,20 @@ class SandboxRuntime:
         memory_mb: Address-space limit of the worker, in MiB.
         cpu_seconds: CPU seconds a single call may use (None: only the wall-clock timeout).
         max_output_chars: Longer outputs are cut and end with ``... [truncated N characters]``.
-        fresh_worker_per_episode: True: every ``reset`` forks a fresh worker, so nothing a tool
-            did to its process leaks into the next episode (a few ms). False: ``reset`` reuses
-            the worker and only renews the tool namespaces and the state (about 1 ms cheaper
-            per tool set on a quiet machine; module-level changes such as monkey patches or
-            ``decimal`` contexts then survive into later episodes).
+        fresh_worker_per_episode: True: every ``reset`` hands the episode to a fresh worker,
+            forked in advance, so nothing a tool did to its process leaks into the next episode.
+            False: ``reset`` reuses the worker and only renews the tool namespaces and the state
+            (no process is forked or torn down per episode, which saves CPU time, not waiting;
+            module-level changes such as monkey patches or ``decimal`` contexts then survive
+            into later episodes).
+        standby: True: from the second episode on, a second zygote keeps the next episode's
+            worker forked in advance, so ``reset`` waits for no fork (it costs that zygote's
+            memory, 30-50 MB, and its start, about 0.1 s of CPU). False: one zygote, which forks
+            the next worker at ``reset`` (a few ms); for many runtimes whose episodes are far
+            apart, e.g. one per env of a concurrent evaluation.
         isolation: ``"process"``: the worker is an ordinary process of this user (limits and
-            guards only). ``"os"``: the zygote runs in bubblewrap (no network, read-only view of
-            the Python installation only, private ``/tmp``, empty environment, own PID
+            guards only). ``"os"``: each zygote runs in bubblewrap (no network, read-only view
+            of the Python installation only, private ``/tmp``, empty environment, own PID
             namespace); raises :class:`~toolgym.error.SandboxError` where ``bwrap`` is missing or
             cannot create namespaces. ``"auto"``: ``"os"`` where it works, else ``"process"``
             with a warning (once per process). :attr:`isolation` says which one runs.
@@ -113,6 +326,7 @@ class SandboxRuntime:
         cpu_seconds: int | None = None,
         max_output_chars: int = 8192,
         fresh_worker_per_episode: bool = True,
+        standby: bool = True,
         isolation: str = "auto",
     ) -> None:
         _check_positive("timeout", timeout)
@@ -125,15 +339,20 @@ class SandboxRuntime:
         self.cpu_seconds = cpu_seconds
         self.max_output_chars = int(max_output_chars)
         self.fresh_worker_per_episode = bool(fresh_worker_per_episode)
+        self.standby = bool(standby)
         self.isolation = _bubblewrap.choose_isolation(isolation)
         """The isolation that runs: ``"os"`` (bubblewrap) or ``"process"``."""
         self.restarts = 0
         """How many times a worker was replaced after a failure (not counting resets)."""
+        self.sources_compiled = 0
+        """How many tool sources workers had to compile; those a zygote had cached do not count."""
         self._codes = _check_codes(codes)
+        self._codes_json = json.dumps(self._codes)
         self._state_json = "null"
         self._lock = threading.RLock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._active: _Lane | None = None  # the zygote whose worker runs the episode
+        self._standby: _Lane | None = None  # the other one, whose worker waits for the next
+        self._episodes = 0
         self._closed = False
         self._limits_missing: tuple[str, ...] = ()
         self._warned_limits = False
@@ -173,7 +392,9 @@ class SandboxRuntime:
     def _exchange(self, name: str, payload: str) -> ToolResult:
         """Sends one call and turns its reply, or the worker's failure, into a result."""
         try:
-            reply = self._request(payload, self.timeout, 12 * self.max_output_chars + 4096)
+            reply = self._request(
+                payload, self.timeout, 12 * self.max_output_chars + 4096, runs_tools=True
+            )
         except _Failure as failure:
             self._recover(failure)
             return ToolResult(self._failure_text(name, failure), ok=False)
@@ -188,24 +409,35 @@ class SandboxRuntime:
         return ToolResult(output, ok=ok)
 
     def reset(self, codes: Mapping[str, str] | None = None, *, state: dict | None = None) -> None:
-        """Starts a new episode: a fresh worker with ``codes`` (default: the current ones) and ``state``."""
+        """Starts a new episode: a fresh worker with ``codes`` (default: the current ones) and ``state``.
+
+        It does not wait: the worker, forked in advance, loads the codes while the caller goes on.
+        A worker that has run no tool code yet (no call reached it) is as fresh as a new one and
+        takes the new episode itself.
+        """
         new_codes = None if codes is None else _check_codes(codes)
         if state is not None and not isinstance(state, dict):
             raise InvalidScenario(f"state must be a dict or None, got {type(state).__name__}.")
         state_json = json.dumps(state)
         with self._lock:
-            if new_codes is not None:
-                self._codes = new_codes
+            self._share_compiled()
+            if new_codes is not None and new_codes != self._codes:
+                self._codes, self._codes_json = new_codes, json.dumps(new_codes)
             self._state_json = state_json
-            if self._proc is None:
+            self._episodes += 1
+            if self._active is None:
                 self._spawn()
-            elif self.fresh_worker_per_episode or self._pending is not None:
-                self._replace_worker()
-            else:
+            elif self._active.pending is None and not (
+                self._active.touched and self.fresh_worker_per_episode
+            ):  # no tool code ran in this worker (or the caller chose reuse): it is still fresh
                 try:
-                    self._pending = self._send_load()
+                    self._load(self._active)
                 except _Failure:
                     self._respawn()
+            else:
+                if self._standby is None and self._episodes >= 2 and self._keeps_standby():
+                    self._standby = self._start_lane()  # from the second episode on: see the module
+                self._next_worker()
 
     def get_state(self) -> dict | None:
         """Returns a JSON copy of the worker's state dict (None when no state was installed).
@@ -239,12 +471,13 @@ class SandboxRuntime:
             return self._limits_missing
 
     def close(self) -> None:
-        """Stops the worker processes. Safe to call twice; the runtime cannot be used afterwards."""
+        """Stops every process of the runtime. Safe to call twice; the runtime is unusable after."""
         with self._lock:
             self._closed = True
-            if self._finalizer is not None:
-                self._finalizer()
-            self._proc = None
+            for lane in (self._active, self._standby):
+                if lane is not None:
+                    lane.close()
+            self._active = self._standby = None
 
     def __enter__(self) -> SandboxRuntime:
         return self
@@ -254,89 +487,76 @@ class SandboxRuntime:
 
     # ------------------------------------------------------------------ parent side of the protocol
 
-    def _spawn(self) -> None:
-        """Starts a zygote and queues the load of the current codes and state."""
+    def _spawn(self) -> _Lane:
+        """Starts a zygote as the active one and queues the load of the current codes and state."""
         if self._closed:
             raise ToolGymError("This SandboxRuntime is closed; create a new one.")
-        ctrl_read, ctrl_write = os.pipe()
+        self._active = self._start_lane()
+        self._load(self._active)
+        return self._active
+
+    def _keeps_standby(self) -> bool:
+        return self.standby and self.fresh_worker_per_episode
+
+    def _start_lane(self) -> _Lane:
+        return _Lane(self._command, self.isolation)
+
+    def _command(self, ctrl: int) -> list[str]:
+        """The zygote's command line: the worker script, run by this Python, maybe in bwrap."""
         config = {
-            "ctrl": ctrl_read,
+            "ctrl": ctrl,
             "memory_mb": self.memory_mb,
             "cpu_seconds": self.cpu_seconds,
             "max_output_chars": self.max_output_chars,
             "isolation": self.isolation,
         }
-        try:
-            proc = subprocess.Popen(
-                self._command(config),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(ctrl_read,),
-                start_new_session=True,
-                env={} if self.isolation == "os" else None,  # not even bwrap sees our variables
-            )
-        finally:
-            os.close(ctrl_read)
-        assert proc.stdin is not None and proc.stdout is not None
-        self._proc, self._ctrl = proc, ctrl_write
-        self._in, self._out = proc.stdin.fileno(), proc.stdout.fileno()
-        self._poll = select.poll()
-        self._poll.register(self._out, select.POLLIN)
-        self._buffer = bytearray()
-        self._generation = 0  # the zygote numbers its episode workers 0, 1, ...
-        self._next_id = 0
-        self._finalizer = weakref.finalize(self, _shutdown, proc, ctrl_write)
-        self._pending = self._send_load()
-
-    def _command(self, config: dict) -> list[str]:
-        """The zygote's command line: the worker script, run by this Python, maybe in bwrap."""
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_worker.py")
         if self.isolation == "process":
             return [sys.executable, "-B", script, json.dumps(config)]
         command = [sys.executable, "-I", "-B", _bubblewrap.WORKER_PATH, json.dumps(config)]
         return _bubblewrap.wrap(command, script)
 
-    def _send_load(self) -> int:
-        codes = json.dumps(self._codes)
-        request_id = self._next_id = self._next_id + 1
-        body = (
-            f'{{"op": "load", "id": {request_id}, "codes": {codes}, "state": {self._state_json}}}'
-        )
-        self._write(body)
-        return request_id
+    def _load(self, lane: _Lane) -> None:
+        lane.load(self._codes, self._codes_json, self._state_json)
 
-    def _write(self, body: str) -> None:
-        data = body.encode()
-        frame = memoryview(_HEADER.pack(len(data)) + data)
+    def _request(self, payload: str, timeout: float, limit: int, runs_tools: bool = False) -> dict:
+        """Sends one request and returns its reply; raises :class:`_Failure`.
+
+        Behind a load not answered yet, the request goes out at once (the worker takes both in
+        turn); it is sent again only if the load needed a new worker.
+        """
+        lane = self._active or self._spawn()
+        if lane.pending is None:
+            return lane.await_reply(lane.request(payload, runs_tools), timeout, limit)
         try:
-            while frame:
-                frame = frame[os.write(self._in, frame) :]
-        except OSError as error:
-            raise _Failure("broken", f"cannot write to the worker: {error}") from None
+            request_id = lane.request(payload, runs_tools)
+        except _Failure:
+            request_id = -1  # the load's reply says what went wrong
+        if not self._settle() or request_id < 0:
+            lane = self._active or self._spawn()
+            request_id = lane.request(payload, runs_tools)
+        return lane.await_reply(request_id, timeout, limit)
 
-    def _request(self, payload: str, timeout: float, limit: int) -> dict:
-        """Sends one request and returns its reply; raises :class:`_Failure`."""
-        self._settle()
-        request_id = self._next_id = self._next_id + 1
-        self._write(f'{{"id": {request_id}, {payload.lstrip()[1:]}')
-        return self._await(request_id, timeout, limit)
+    def _settle(self) -> bool:
+        """Waits until the worker has loaded the codes, restarting everything once if needed.
 
-    def _settle(self) -> None:
-        """Waits until the worker has loaded the codes, restarting everything once if needed."""
-        if self._proc is None:
-            self._spawn()
-        for _ in range(2):
-            if self._pending is None:
-                return
+        Returns False when the load needed a new worker (a request sent behind it was lost).
+        """
+        for attempt in range(2):
+            lane = self._active or self._spawn()
+            if lane.pending is None:
+                return attempt == 0
             try:
-                reply = self._await(self._pending, max(30.0, self.timeout), 1 << 16)
-                self._pending = None
-                self._note_limits(reply.get("limits_missing"))
-                return
+                reply = lane.await_reply(lane.pending, max(30.0, self.timeout), 1 << 16)
             except _Failure as failure:
                 detail = failure.detail or failure.kind
                 self._respawn()
+                continue
+            lane.pending, lane.validated = None, lane.loaded
+            compiled = reply.get("compiled")
+            self.sources_compiled += compiled if isinstance(compiled, int) else 0
+            self._note_limits(reply.get("limits_missing"))
+            return attempt == 0
         hint = (
             " and that bubblewrap works (or pass isolation='process')"
             if self.isolation == "os"
@@ -361,80 +581,76 @@ class SandboxRuntime:
                 stacklevel=4,
             )
 
-    def _await(self, request_id: int, timeout: float, limit: int) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            message = self._read_message(deadline, limit)
-            if "exit" in message:
-                self._generation = int(message.get("gen", self._generation)) + 1
-                raise _Failure("crash", status=int(message["exit"]))
-            if "fatal" in message:
-                raise _Failure("broken", str(message["fatal"]))
-            if message.get("id") == request_id:
-                return message
-            if not isinstance(message.get("id"), int) or message["id"] > request_id:
-                raise _Failure("broken", "the worker sent an unexpected message")
-            # Otherwise: a late reply to a request we gave up on; ignore it.
+    def _share_compiled(self) -> None:
+        """Sends both zygotes the codes a worker loaded fine, to compile for the workers to come.
 
-    def _read_message(self, deadline: float, limit: int) -> dict:
-        buffer = self._buffer
-        scanned = 0
-        while (end := buffer.find(b"\n", scanned)) < 0:
-            scanned = len(buffer)
-            if scanned > limit:
-                raise _Failure("broken", "the worker sent an oversized message")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Failure("timeout")
-            if not self._poll.poll(min(remaining, 60.0) * 1000):
-                continue
-            chunk = os.read(self._out, 1 << 16)
-            if not chunk:
-                raise _Failure("broken", "the worker closed its pipe")
-            buffer += chunk
-        line = bytes(buffer[:end])
-        del buffer[: end + 1]
-        try:
-            message = json.loads(line)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            raise _Failure("broken", "the worker sent a malformed message")
-        return message
-
-    def _replace_worker(self) -> None:
-        """Has the zygote kill the episode worker, then loads the codes into its replacement.
-
-        The load is sent only once the old worker's exit is seen, so it cannot swallow the load.
+        Only codes that compiled in a worker reach a zygote, so no source can crash one.
         """
+        codes = None if self._active is None else self._active.validated
+        if not codes:
+            return
+        self._active.validated = None
+        for lane in (self._active, self._standby):
+            try:
+                if lane is not None:
+                    lane.cache(codes)
+            except _Failure:
+                pass  # a lost zygote shows at its next use
+
+    def _next_worker(self) -> None:
+        """Moves the episode to a fresh worker: the standby zygote's if it is up, else in place."""
+        if self._take_standby():
+            return
         try:
-            os.write(self._ctrl, f"k{self._generation}\n".encode())
-            deadline = time.monotonic() + 5.0
-            while "exit" not in (message := self._read_message(deadline, 1 << 31)):
-                if "fatal" in message:
-                    raise _Failure("broken", str(message["fatal"]))
-            self._generation = int(message.get("gen", self._generation)) + 1
-            self._pending = self._send_load()
-        except (_Failure, OSError, TypeError, ValueError):
+            self._active.retire()
+            self._active.await_retired(_EXIT_WAIT)
+            self._load(self._active)
+        except _Failure:
             self._respawn()
+
+    def _take_standby(self) -> bool:
+        """Loads the episode into the standby zygote's worker and retires the active one's."""
+        standby = self._standby
+        if standby is None:
+            return False
+        try:
+            if not standby.ready():
+                return False
+            standby.await_retired(_EXIT_WAIT)  # long since read, unless episodes are very short
+            self._load(standby)
+        except _Failure:
+            standby.close()
+            self._standby = None
+            return False
+        retired, self._active, self._standby = self._active, standby, None
+        if retired is not None:
+            try:
+                retired.retire()
+                self._standby = retired
+            except _Failure:
+                retired.close()
+        return True
 
     def _recover(self, failure: _Failure) -> None:
         self.restarts += 1
         if failure.kind == "broken":
             self._respawn()
-        elif failure.kind == "crash":  # the zygote has already forked a replacement
+        elif failure.kind == "crash":  # the zygote forks a replacement by itself
             try:
-                self._pending = self._send_load()
+                self._active.drain()
+                self._load(self._active)
             except _Failure:
                 self._respawn()
         else:
-            self._replace_worker()
+            self._next_worker()
 
     def _respawn(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
-        self._proc = None
-        self._spawn()
+        """Replaces a lost zygote: by the standby one if it is up, else by a new one."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+        if not self._take_standby():
+            self._spawn()
 
     def _failure_text(self, name: str, failure: _Failure) -> str:
         note = self._restart_note()
