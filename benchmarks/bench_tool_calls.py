@@ -19,8 +19,14 @@ loaded worker), counts the tools whose output differs between the isolations, an
 exists, the CPU time per episode of this process and of the sandbox's processes (zygotes and
 workers: forks, page faults, process exits), which bounds the episodes per second of a busy machine.
 
+``--pause MS`` sleeps after each episode, untimed, as a model's generation does between an env's
+episodes: the sandbox kills the last worker and forks the next in the background, so with a pause
+that work leaves the timed episode (without one, back to back, it competes with the episode's
+calls for the cores).
+
 Usage:
-    python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 3] [--isolation process os] [--json]
+    python benchmarks/bench_tool_calls.py [--data PATH] [--repeat 3] [--isolation process os]
+        [--pause 0] [--json]
 """
 
 from __future__ import annotations
@@ -197,18 +203,20 @@ def timed(sweep: Any, *args: Any) -> dict[str, float]:
     return timing
 
 
-def sweep_ftrl(environments: list[dict], skip: set) -> dict[str, float]:
-    calls, start = 0, time.perf_counter()
+def sweep_ftrl(environments: list[dict], skip: set, pause: float = 0.0) -> dict[str, float]:
+    calls, elapsed = 0, 0.0
     for env_index, env in enumerate(environments):
+        start = time.perf_counter()
         for name, arguments in env["calls"]:
             if (env_index, name) not in skip:
                 ftrl_call(name, arguments, env["codes"][name])
                 calls += 1
-    elapsed = time.perf_counter() - start
+        elapsed += time.perf_counter() - start
+        time.sleep(pause)
     return {"calls": calls, "episode": elapsed, "first": elapsed, "repeat": elapsed}
 
 
-def sweep_inprocess(environments: list[dict], skip: set) -> dict[str, float]:
+def sweep_inprocess(environments: list[dict], skip: set, pause: float = 0.0) -> dict[str, float]:
     timing = {"calls": 0, "setup": 0.0, "first": 0.0, "repeat": 0.0}
     for env_index, env in enumerate(environments):
         functions = {}
@@ -235,14 +243,15 @@ def sweep_inprocess(environments: list[dict], skip: set) -> dict[str, float]:
                 except Exception:
                     pass
                 timing[phase] += time.perf_counter() - start
+        time.sleep(pause)
     timing["episode"] = timing["setup"] + timing["first"]
     return timing
 
 
 def sweep_sandbox(
-    runtime: SandboxRuntime, environments: list[dict], outputs: dict
+    runtime: SandboxRuntime, environments: list[dict], outputs: dict, pause: float = 0.0
 ) -> dict[str, float]:
-    """Per environment: reset (timed up to the loaded worker), then each tool twice."""
+    """Per environment: reset (timed up to the loaded worker), each tool twice, then ``pause`` s."""
     timing = {"calls": 0, "setup": 0.0, "first": 0.0, "repeat": 0.0}
     for env_index, env in enumerate(environments):
         start = time.perf_counter()
@@ -255,6 +264,7 @@ def sweep_sandbox(
                 start = time.perf_counter()
                 outputs[(env_index, name)] = runtime.call(name, arguments).text
                 timing[phase] += time.perf_counter() - start
+        time.sleep(pause)  # untimed, as a model's turn: the sandbox's background work runs then
     timing["episode"] = timing["setup"] + timing["first"]
     return timing
 
@@ -288,7 +298,9 @@ def labels(isolations: list[str]) -> dict[str, str]:
     return paths
 
 
-def run_sweeps(environments: list[dict], isolations: list[str], repeat: int) -> dict:
+def run_sweeps(
+    environments: list[dict], isolations: list[str], repeat: int, pause: float = 0.0
+) -> dict:
     """All paths, interleaved ``repeat`` times so that machine noise hits them alike."""
     runtimes = {}
     for isolation in isolations:
@@ -306,10 +318,10 @@ def run_sweeps(environments: list[dict], isolations: list[str], repeat: int) -> 
         skip = {key for key, out in first.items() if "timed out after" in out or "crashed" in out}
         runs: dict[str, list[dict]] = {path: [] for path in labels(isolations)}
         for _ in range(repeat):
-            runs["ftrl"].append(timed(sweep_ftrl, environments, skip))
+            runs["ftrl"].append(timed(sweep_ftrl, environments, skip, pause))
             for key, runtime in runtimes.items():
-                runs[key].append(timed(sweep_sandbox, runtime, environments, {}))
-            runs["inprocess"].append(timed(sweep_inprocess, environments, skip))
+                runs[key].append(timed(sweep_sandbox, runtime, environments, {}, pause))
+            runs["inprocess"].append(timed(sweep_inprocess, environments, skip, pause))
         restarts = sum(runtime.restarts for runtime in runtimes.values())
     differ = {
         isolation: sum(outputs[f"sandbox_{isolation}"][k] != out for k, out in first.items())
@@ -367,6 +379,12 @@ def main(argv: list[str] | None = None) -> None:
         help="sandbox isolations to compare side by side (os needs bubblewrap)",
     )
     parser.add_argument("--starts", type=int, default=10, help="zygote starts timed per isolation")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="ms of untimed sleep after each episode, as a model's generation between episodes",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     environments = load_environments(args.data)
@@ -374,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     for isolation in isolations:
         zygote_start_ms(isolation, 1)  # warm-up: the bwrap probe runs once per process
     zygote_ms = {isolation: zygote_start_ms(isolation, args.starts) for isolation in isolations}
-    sweeps = run_sweeps(environments, isolations, args.repeat)
+    sweeps = run_sweeps(environments, isolations, args.repeat, args.pause / 1e3)
     with contextlib.redirect_stdout(io.StringIO()):  # some tools print
         counts = classify(environments, sweeps["outputs"])
     result = {
@@ -388,6 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         "callable": sum(v for k, v in counts.items() if k.startswith("callable")),
         "outcomes": dict(sorted(counts.items())),
         "repeat": args.repeat,
+        "pause_ms": args.pause,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -399,7 +418,7 @@ def print_table(result: dict) -> None:
     rates, ratios = result["calls_per_second"], result["ratio_over_ftrl"]
     print(
         f"{result['environments']} environments, {result['tools']} tools, "
-        f"best of {result['repeat']} sweeps"
+        f"best of {result['repeat']} sweeps, {result['pause_ms']:g} ms untimed pause per episode"
     )
     print(
         "calls/s (x FTRL). episode: setup + each tool once; first / repeat: a tool's 1st / 2nd call"
