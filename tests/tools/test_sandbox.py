@@ -12,23 +12,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandbox_params import ISOLATIONS, POSIX_ONLY
 
 from toolgym.error import InvalidKnob, SandboxError, ToolGymError
-from toolgym.tools._bubblewrap import bwrap_problem
 from toolgym.tools.result import ToolResult
 from toolgym.tools.sandbox import SandboxRuntime
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="the sandbox needs POSIX")
-BWRAP_PROBLEM = bwrap_problem() if os.name == "posix" else "not POSIX"
-ISOLATIONS = [
-    "process",
-    pytest.param(
-        "os",
-        marks=pytest.mark.skipif(
-            BWRAP_PROBLEM is not None, reason=f"OS isolation is unavailable: {BWRAP_PROBLEM}"
-        ),
-    ),
-]
+pytestmark = POSIX_ONLY
 
 OK = "def ok():\n    return 'fine'\n"
 

@@ -8,22 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sandbox_params import ISOLATIONS, POSIX_ONLY
 
-from toolgym.tools._bubblewrap import bwrap_problem
 from toolgym.tools.result import ToolResult
 from toolgym.tools.sandbox import SandboxRuntime
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="the sandbox needs POSIX")
-BWRAP_PROBLEM = bwrap_problem() if os.name == "posix" else "not POSIX"
-ISOLATIONS = [
-    "process",
-    pytest.param(
-        "os",
-        marks=pytest.mark.skipif(
-            BWRAP_PROBLEM is not None, reason=f"OS isolation is unavailable: {BWRAP_PROBLEM}"
-        ),
-    ),
-]
+pytestmark = POSIX_ONLY
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 
