@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from toolgym.error import InvalidKnob, ToolGymError, did_you_mean
 from toolgym.reward import REWARD_VARIANTS, EpisodeScorer, StatefulScorer, TurnScore, make_scorer
@@ -28,6 +29,7 @@ from toolgym.users import STOP, TRANSFER_TOOLS, Dialogue, resolve_user
 __all__ = ["ToolUseEnv", "make_suite_env", "suite_turn_limit", "transcript"]
 
 MAX_CALLS_PER_TURN = 32
+_FAULT_STREAM = 0xFA17  # second word of the fault stream's seed, after the reset seed
 
 
 class ToolUseEnv(gym.Env[dict, Any]):
@@ -83,6 +85,10 @@ class ToolUseEnv(gym.Env[dict, Any]):
       the instruction and stops at the agent's first reply), a spec (``"openai:MODEL"``,
       ``"hf:PATH"``), a :class:`toolgym.users.UserSimulator` or a callable
       ``(instruction, dialogue) -> str``.
+    * ``fault_rate``: the chance (0 to <1) that a valid tool call fails with a transient,
+      retryable error instead of running (the tool is not run, state is unchanged). The same call
+      never fails twice in an episode, so retrying it always works; deterministic under the
+      reset seed; ``info["faults"]`` counts the episode's faults. Default 0: no faults, no draws.
     * ``render_mode``: ``"ansi"`` for a text transcript.
     * any knob of :class:`toolgym.generate.GenerateConfig` (``shapes``, ``distractors``, ...).
 
@@ -113,6 +119,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         max_turns: int | None = None,
         render_mode: str | None = None,
         user: Any = None,
+        fault_rate: float = 0.0,
         **knobs: Any,
     ):
         if reward not in REWARD_VARIANTS:
@@ -130,6 +137,9 @@ class ToolUseEnv(gym.Env[dict, Any]):
         if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1):
             raise InvalidKnob(f"max_turns must be a positive int or None, got {max_turns!r}.")
         self.max_turns = max_turns
+        self.fault_rate = _check_fault_rate(fault_rate)
+        self._fault_rng: np.random.Generator | None = None
+        self._faulted: set[str] = set()
         self.user = resolve_user(user)
         self.reward_variant = reward
         self.match = match
@@ -179,6 +189,10 @@ class ToolUseEnv(gym.Env[dict, Any]):
         super().reset(seed=seed)
         options = dict(options or {})
         self.scenario = self._pick_scenario(options)
+        if self.fault_rate and (seed is not None or self._fault_rng is None):
+            # Faults draw from their own stream, so the scenarios do not depend on fault_rate.
+            self._fault_rng = np.random.default_rng(None if seed is None else [seed, _FAULT_STREAM])
+        self._faulted = set()
         self._runner.load(self.scenario, state=self._initial_state())
         self._validator = ArgumentValidator(
             (tool.doc for tool in self.scenario.tools),
@@ -323,7 +337,22 @@ class ToolUseEnv(gym.Env[dict, Any]):
         problem = self._validator.check(call.name, call.arguments)
         if problem is not None:
             return ToolResult.error(problem)
+        if self._transient_fault(call):
+            return ToolResult.error(
+                f"{call.name} is temporarily unavailable (transient error 503: the service timed "
+                "out). The call was not run; retry the same call."
+            )
         return self._runner.call(call.name, call.arguments)
+
+    def _transient_fault(self, call: ParsedCall) -> bool:
+        """Whether this valid call fails with a transient error (``fault_rate``); never twice."""
+        if not self.fault_rate or self._fault_rng is None:
+            return False
+        key = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+        fails = bool(self._fault_rng.random() < self.fault_rate) and key not in self._faulted
+        if fails:
+            self._faulted.add(key)
+        return fails
 
     def _final_turn(self, content: str, calls: int = 0) -> TurnScore:
         state = self._runner.get_state() if self.scenario and self.scenario.task is not None else None
@@ -350,6 +379,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
             "scenario_id": self.scenario.id,
             "shape": self.scenario.shape,
             "turn": self._turn,
+            "faults": len(self._faulted),
             **self._scorer.info(),
         }
 
@@ -388,6 +418,12 @@ def transcript(messages: Sequence[dict[str, Any]]) -> str:
             args = json.dumps(fn.get("arguments"), ensure_ascii=False)
             lines.append(f"{label} -> {fn['name']}({args})")
     return "\n".join(lines) + "\n"
+
+
+def _check_fault_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidKnob(f"fault_rate must be a number from 0 up to (not including) 1, got {value!r}.")
+    return float(value)
 
 
 def _check_sandbox_options(options: dict[str, Any] | None) -> None:

@@ -76,7 +76,7 @@ def episode_record(
     Keys: ``scenario_id``, ``shape``, ``benchmark`` (:func:`benchmark_of`), ``stateful``, ``seed``,
     ``turns``, ``actions`` (as the agent gave them), ``rewards``, ``return``, ``truncated`` (the
     episode ended without a final answer: turn limit, or the agent stopped), the counts ``solved``,
-    ``calls``, ``sub_answers``, and each figure of :data:`FIGURES` that applies (else None):
+    ``calls``, ``sub_answers``, ``faults`` (transient tool failures, the env's ``fault_rate``), and each figure of :data:`FIGURES` that applies (else None):
     Solve-P/R/F1, ``answer_correct``, ``passed``, RoTBench's three; ``error`` (None; the record of
     an episode a model server failed holds the reason, see :func:`play_batch`) and ``messages``
     (a stateful task's chat holds both sides of the conversation).
@@ -98,6 +98,7 @@ def episode_record(
         "return": float(sum(rewards)),
         "truncated": not terminated,
         **{k: info[k] for k in _COUNTS},
+        "faults": int(info.get("faults", 0)),
         **{k: info[k] if solve else None for k in _SOLVE},
         "answer_correct": bool(info["answer_correct"]) if question else None,
         "passed": bool(terminated and info["answer_correct"]) if stateful else None,
@@ -218,7 +219,7 @@ def _record(p: _Playing) -> dict[str, Any]:
         "stateful": scenario.task is not None if scenario else None,
         "seed": p.seed, "turns": len(p.rewards), "actions": list(p.actions), "rewards": list(p.rewards),
         "return": float(sum(p.rewards)), "truncated": True,
-        **dict.fromkeys((*_COUNTS, *_SOLVE, "answer_correct", "passed", *_REPLY)),
+        **dict.fromkeys((*_COUNTS, "faults", *_SOLVE, "answer_correct", "passed", *_REPLY)),
         "error": p.error,
         "messages": list(p.obs["messages"]),
     }

@@ -129,7 +129,8 @@ class OracleAgent:
         """Returns the next gold turn.
 
         For generated scenarios, that is the first dependency level with gold calls not yet made
-        in the chat (so the oracle can take over an episode someone else began), then the answer.
+        successfully in the chat (so the oracle can take over an episode someone else began, and
+        retries a call that failed), then the answer.
         Stateful tasks, RoTBench items and ToolHop rows replay their gold turns one a turn, by
         how many turns were played.
         """
@@ -151,10 +152,13 @@ def _call_key(name: str, arguments: Any) -> str:
 
 
 def _next_gold_turn(scenario: Scenario, observation: dict[str, Any]) -> str:
-    made = {
+    played = observation["messages"][len(scenario.messages) :]
+    failed = {m.get("tool_call_id") for m in played if m.get("role") == "tool" and m.get("ok") is False}
+    made = {  # calls that failed (e.g. a transient fault) are made again
         _call_key(call["function"]["name"], call["function"].get("arguments"))
-        for message in observation["messages"][len(scenario.messages) :]
+        for message in played
         for call in message.get("tool_calls") or ()
+        if call.get("id") not in failed
     }
     for calls in _gold_levels(scenario):
         todo = [call for call in calls if _call_key(call.name, call.arguments) not in made]

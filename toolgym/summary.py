@@ -26,7 +26,10 @@ FIGURES = (
 where it applies to none): Solve-P/R/F1 to episodes with sub-answers (generated scenarios, FTRL
 rows), answer accuracy to questions (those and ToolHop), the pass rate (pass^1) to stateful tasks,
 RoTBench's tool selection, parameter identification and content filling to its replies. Episodes
-that failed with an infrastructure error count in none."""
+that failed with an infrastructure error count in none. Where some episodes met a transient tool
+fault (the env's ``fault_rate``), the summary adds ``faulted_episodes`` and ``recovery_rate``: the
+share of those solved despite the fault: passed (stateful tasks), or answered correctly with every
+sub-answer obtained from the tools."""
 
 _HEADERS = {"solve_precision": "Solve-P", "solve_rate": "Solve-R", "solve_f1": "Solve-F1",
             "answer_accuracy": "Answer", "pass_rate": "Pass", "tool_selection": "TS",
@@ -54,9 +57,21 @@ def summarize(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         summary[figure] = _mean([float(e[key]) for e in scored if e.get(key) is not None])
     summary["episodes"] = len(scored)
     summary["errors"] = len(episodes) - len(scored)
+    faulted = [e for e in scored if e.get("faults")]
+    if faulted:  # the env's fault_rate: episodes solved despite a transient tool failure
+        summary["faulted_episodes"] = len(faulted)
+        summary["recovery_rate"] = _mean([float(_solved(e)) for e in faulted])
     if hat := pass_hat_k(scored):
         summary["pass_hat_k"] = hat
     return summary
+
+
+def _solved(episode: Mapping[str, Any]) -> bool:
+    """Whether an episode was solved: passed (stateful), or answered correctly with every
+    sub-answer obtained from the tools."""
+    if episode.get("passed") is not None:
+        return bool(episode["passed"])
+    return bool(episode.get("answer_correct")) and episode.get("solve_rate") in (None, 1.0)
 
 
 def pass_hat_k(episodes: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -144,6 +159,9 @@ class EvalReport:
         pass^k, infrastructure errors and the sandbox's isolation, where they apply."""
         rows = [((shape,), summary) for shape, summary in self.by_shape.items()]
         lines = [_table([*rows, (("overall",), self.overall)], ("shape",))]
+        if faulted := self.overall.get("faulted_episodes"):
+            lines.append(f"recovery: {_percent(self.overall['recovery_rate'])}% of the {faulted} "
+                         "episodes with a transient tool fault were still solved")
         if hat := self.overall.get("pass_hat_k"):
             lines.append("pass^k: " + "  ".join(f"k={k} {_percent(v)}" for k, v in hat.items()))
         if errors := self.overall.get("errors"):
