@@ -154,6 +154,11 @@ class ToolGymTrainConfig:
         metadata=_help("Held-out evaluation every K RL iterations too (0: only before and after); the held-out "
                        "learning curve starts at the warm start."),
     )
+    eval_fault_rate: float = field(
+        default=0.0,
+        metadata=_help("Also play the held-out seeds with this env fault_rate (transient, retryable tool "
+                       "failures) at each evaluation and report the recovery rate (0: no fault slice)."),
+    )
     lora_r: int = field(default=16, metadata=_help("LoRA rank."))
     lora_alpha: int = field(default=32, metadata=_help("LoRA alpha."))
     bf16: bool = field(default=False, metadata=_help("Train in bfloat16 (GPU)."))
@@ -267,6 +272,8 @@ class ToolGymTrainConfig:
             parse_layers(self.train_layers, 10**6)  # the form; the range is checked against the model
         if self.eval_every < 0:
             raise ValueError(f"eval_every={self.eval_every} must be 0 (off) or a number of iterations.")
+        if not 0 <= self.eval_fault_rate < 1:
+            raise ValueError(f"eval_fault_rate={self.eval_fault_rate} must be from 0 up to (not including) 1.")
 
     def _check_model(self) -> None:
         for name in ("model", "tokenizer"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +89,10 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
 
     Returns:
         ``{"stages": {stage: EvalReport}, "curve": [...], "held_out_curve": [...], "gains": {...},
-        "report": path}``: ``curve`` is the training rollouts' figures per iteration,
+        "report": path, "fault_slice": {...}}``: ``curve`` is the training rollouts' figures per iteration,
         ``held_out_curve`` held-out Solve-F1 and answer accuracy at iteration 0 (the warm start),
-        every ``eval_every`` iterations and at the end.
+        every ``eval_every`` iterations and at the end; ``fault_slice`` (with ``eval_fault_rate``) the
+        held-out figures and recovery rate of each stage under transient tool faults.
     """
     import torch
 
@@ -101,13 +103,14 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     torch.manual_seed(config.seed)
     model, tokenizer = load_policy(config)
     per_episode: dict[str, list[float]] = {}
-    stages = {"untrained": _eval(model, tokenizer, config, "untrained", per_episode)}
+    faults: dict[str, dict[str, Any]] = {}  # the fault slice per stage (eval_fault_rate)
+    stages = {"untrained": _eval(model, tokenizer, config, "untrained", per_episode, faults)}
     if config.warm_start_episodes:
         from toolgym_train.sft import warm_start
 
         model, _ = warm_start(model, tokenizer, config, str(Path(config.output_dir) / "sft"))
         _save(model, tokenizer, Path(config.output_dir) / "warm_start")  # the base of `analyze`
-        stages["warm_start"] = _eval(model, tokenizer, config, "warm_start", per_episode)
+        stages["warm_start"] = _eval(model, tokenizer, config, "warm_start", per_episode, faults)
     curve, held_out = [], _held_out_point(stages.get("warm_start") or stages["untrained"], 0)
     for iteration in range(config.iterations):
         model, stats, _ = train_iteration(model, tokenizer, config, iteration)
@@ -118,7 +121,7 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
             held_out += _held_out_point(_eval(model, tokenizer, config, f"iteration {done}", {}), done)
     if config.iterations:
         stage = f"after_{config.mode}"
-        stages[stage] = _eval(model, tokenizer, config, stage, per_episode)
+        stages[stage] = _eval(model, tokenizer, config, stage, per_episode, faults)
         held_out += _held_out_point(stages[stage], config.iterations)
     stages = {name: report for name, report in stages.items() if report is not None}
     if stages:
@@ -129,10 +132,12 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         stages,
         curve,
         plot=config.plot,
-        extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode, "held_out_curve": held_out},
+        extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode, "held_out_curve": held_out,
+               **({"fault_slice": faults} if faults else {})},
     )
     _save(model, tokenizer, Path(config.output_dir) / "final")
-    return {"stages": stages, "curve": curve, "held_out_curve": held_out, "gains": gains, "report": str(path)}
+    return {"stages": stages, "curve": curve, "held_out_curve": held_out, "gains": gains, "report": str(path),
+            "fault_slice": faults}
 
 
 def _held_out_point(report: EvalReport | None, iteration: int) -> list[dict[str, float]]:
@@ -170,6 +175,7 @@ def _eval(
     config: ToolGymTrainConfig,
     stage: str,
     per_episode: dict[str, list[float]],
+    faults: dict[str, dict[str, Any]] | None = None,
 ) -> EvalReport | None:
     if not config.eval_episodes:
         return None
@@ -181,4 +187,18 @@ def _eval(
         f"answer accuracy {overall['answer_accuracy']:.3f}",
         flush=True,
     )
+    if config.eval_fault_rate and faults is not None:
+        faults[stage] = _fault_slice(model, tokenizer, config, stage)
     return report
+
+
+def _fault_slice(model: Any, tokenizer: Any, config: ToolGymTrainConfig, stage: str) -> dict[str, Any]:
+    """The held-out seeds played with transient tool faults: how often the policy recovers."""
+    env_kwargs = {**(config.env_kwargs or {}), "fault_rate": config.eval_fault_rate}
+    overall = evaluate(model, tokenizer, replace(config, env_kwargs=env_kwargs)).overall
+    point = {key: overall.get(key) for key in ("solve_f1", "answer_accuracy", "faulted_episodes", "recovery_rate")}
+    rate = "-" if point["recovery_rate"] is None else f"{point['recovery_rate']:.3f}"
+    print(f"[toolgym-train] {stage} with fault_rate {config.eval_fault_rate}: held-out Solve-F1 "
+          f"{overall['solve_f1']:.3f}, recovery rate {rate} of {point['faulted_episodes'] or 0} "
+          "faulted episodes", flush=True)
+    return point

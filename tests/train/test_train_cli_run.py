@@ -46,6 +46,8 @@ def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
             "2",
             "--eval_episodes",
             "2",
+            "--eval_fault_rate",
+            "0.5",
         ]
     )
     assert code == 0
@@ -55,3 +57,6 @@ def test_the_cli_runs_warm_start_rl_and_evaluation(tmp_path):
     assert report["held_out_curve"][0]["solve_f1"] == report["stages"]["warm_start"]["overall"]["solve_f1"]
     assert (tmp_path / "warm_start" / "config.json").is_file() and (tmp_path / "final" / "config.json").is_file()
     assert (tmp_path / "report.png").stat().st_size > 0
+    slice_ = report["fault_slice"]  # the held-out seeds again, with transient tool faults
+    assert set(slice_) == set(report["stages"])
+    assert all({"solve_f1", "faulted_episodes", "recovery_rate"} <= set(point) for point in slice_.values())
