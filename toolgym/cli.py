@@ -1,4 +1,4 @@
-"""The ``toolgym`` command: ``generate``, ``show``, ``eval``, ``report``, ``export`` and ``serve``."""
+"""The ``toolgym`` command: ``generate``, ``show``, ``eval``, ``stats``, ``report``, ``export`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def make_parser() -> argparse.ArgumentParser:
     show.add_argument("--index", type=int, default=0, help="which scenario (default: 0)")
 
     _add_eval_parser(sub)
+    _add_stats_parser(sub)
     report = sub.add_parser("report", help="the paper's results table from `toolgym eval --out` files",
                             description="A row per run (episode file), a column per benchmark's headline figure.")
     report.add_argument("runs", nargs="+", help="episode files written by `toolgym eval --out`")
@@ -133,6 +134,71 @@ def _add_user_and_scale_args(parser: argparse.ArgumentParser) -> None:
                         help=f"seconds per request to a model server (default: {DEFAULT_TIMEOUT:g})")
 
 
+def _add_stats_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "stats", help="figures of a suite (tools, parameters, answer kinds, question variety), beside a reference",
+        description="Measures a suite (toolgym.stats): tools per env, parameters and required parameters per "
+                    "tool, parameter types, distinct tool names, answer kinds, question length, distinct "
+                    "question templates, distinct-2 of the questions, hops; with --reference, side by side.",
+    )
+    parser.add_argument("suite", nargs="?", default=None,
+                        help="suite file or folder (JSONL/Parquet; ToolGym or FTRL rows) or gen:N:SEED")
+    parser.add_argument("--env", default=None, help="instead of a suite: the scenarios of this env id on seeds "
+                                                    "--seed, --seed + 1, ... (needs --limit), as toolgym eval --env")
+    parser.add_argument("--env-kwargs", default=None, help="gym.make keyword arguments of --env (knobs), as JSON")
+    parser.add_argument("--limit", type=int, default=None, help="measure only the first N scenarios")
+    parser.add_argument("--seed", type=int, default=0, help="first seed of --env (default: 0)")
+    parser.add_argument("--reference", default=None,
+                        help="a second suite (file or gen:N:SEED) printed beside, e.g. FTRL's test set")
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                        help="output (default: text)")
+
+
+def _env_scenarios(env_id: str, env_kwargs: str | None, limit: int | None, seed: int) -> list:
+    """The scenarios an env id draws on seeds ``seed .. seed + limit - 1`` (with a progress bar)."""
+    import gymnasium as gym
+    from tqdm import tqdm
+
+    if limit is None or limit < 1:
+        raise InvalidKnob("--env draws scenarios on seeds: say how many with --limit N (at least 1).")
+    kwargs = _env_kwargs(env_kwargs)
+    _check_env_id(env_id)
+    env = gym.make(env_id, **kwargs)
+    try:
+        scenarios = []
+        for offset in tqdm(range(limit), desc=env_id, unit="scenario"):
+            env.reset(seed=seed + offset)
+            scenarios.append(env.unwrapped.scenario)
+        return scenarios
+    finally:
+        env.close()
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from toolgym.stats import format_stats, suite_stats
+
+    if (args.suite is None) == (args.env is None):
+        raise InvalidKnob("toolgym stats measures a SUITE (a file or gen:N:SEED) or --env ID: give exactly one.")
+    if args.suite is not None:
+        if args.env_kwargs:
+            raise InvalidKnob("--env-kwargs applies to --env, not to a suite.")
+        scenarios, name = load_scenarios(args.suite, progress=True)[: args.limit], args.suite
+    else:
+        scenarios = _env_scenarios(args.env, args.env_kwargs, args.limit, args.seed)
+        name = args.env + (f" {args.env_kwargs}" if args.env_kwargs else "")
+    columns = {_column_name(name): suite_stats(scenarios)}
+    if args.reference is not None:
+        columns.setdefault(_column_name(args.reference), suite_stats(load_scenarios(args.reference, progress=True)))
+    print(format_stats(columns, args.format))
+    return 0
+
+
+def _column_name(spec: str) -> str:
+    """A suite's column heading: a file's name, else the spec."""
+    path = Path(spec)
+    return path.name if path.exists() else spec
+
+
 def _generate(args: argparse.Namespace) -> int:
     from toolgym.generate import GenerateConfig, iter_suite
     from toolgym.suites import save_suite
@@ -179,17 +245,18 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_scenarios(spec: str) -> list:
-    """A suite file, or ``gen:N:SEED`` for N freshly generated scenarios (default seed 0)."""
+def load_scenarios(spec: str, progress: bool = False) -> list:
+    """A suite file, or ``gen:N:SEED`` for N freshly generated scenarios (default seed 0; a
+    tqdm bar on stderr with ``progress``)."""
     if spec.startswith("gen:"):
         parts = spec.split(":")
         try:
             n, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
         except (IndexError, ValueError):
             raise InvalidKnob(f"--suite {spec!r}: expected gen:N or gen:N:SEED, e.g. gen:100:0.") from None
-        from toolgym.generate import generate_suite
+        from toolgym.generate import generate_suite, iter_suite
 
-        return generate_suite(n, seed)
+        return list(iter_suite(n, seed, progress=True)) if progress else generate_suite(n, seed)
     from toolgym.suites import load_suite
 
     return load_suite(spec)
@@ -211,20 +278,33 @@ def _eval_env(args: argparse.Namespace) -> Any:
                         user=_eval_user(args))
     if args.limit is None:
         raise InvalidKnob("--env plays generated episodes: say how many with --limit N.")
+    kwargs = _env_kwargs(args.env_kwargs)
+    _check_env_id(args.env)
+    if args.user is not None:
+        kwargs["user"] = _eval_user(args)
+    return gym.make(args.env, max_episode_steps=args.max_turns or DEFAULT_MAX_TURNS, **kwargs)
+
+
+def _env_kwargs(text: str | None) -> dict[str, Any]:
+    """``--env-kwargs``: a JSON object of ``gym.make`` keyword arguments ({} when not given)."""
     try:
-        kwargs = json.loads(args.env_kwargs) if args.env_kwargs else {}
+        kwargs = json.loads(text) if text else {}
     except json.JSONDecodeError as exc:
         raise InvalidKnob(f"--env-kwargs is not valid JSON: {exc}.") from None
     if not isinstance(kwargs, dict):
         raise InvalidKnob("--env-kwargs must be a JSON object of gym.make keyword arguments.")
-    if args.env not in gym.registry:
+    return kwargs
+
+
+def _check_env_id(env_id: str) -> None:
+    """Raises InvalidKnob naming the close ToolGym ids when ``env_id`` is not registered."""
+    import gymnasium as gym
+
+    if env_id not in gym.registry:
         from toolgym.error import did_you_mean
 
         known = [k for k in gym.registry if k.startswith("ToolGym/")]
-        raise InvalidKnob(f"Unknown env id {args.env!r}.{did_you_mean(args.env, known)} ToolGym ids: {', '.join(known)}.")
-    if args.user is not None:
-        kwargs["user"] = _eval_user(args)
-    return gym.make(args.env, max_episode_steps=args.max_turns or DEFAULT_MAX_TURNS, **kwargs)
+        raise InvalidKnob(f"Unknown env id {env_id!r}.{did_you_mean(env_id, known)} ToolGym ids: {', '.join(known)}.")
 
 
 def _eval_user(args: argparse.Namespace) -> Any:
@@ -315,6 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "show":
             return _show(args)
+        if args.command == "stats":
+            return _stats(args)
         if args.command == "report":
             from toolgym.report import build_report, format_report, read_runs
 
