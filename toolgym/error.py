@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
-    "BackendError", "InvalidKnob", "InvalidScenario", "SandboxError", "SuiteError", "ToolError", "ToolGymError",
+    "BackendError", "InvalidKnob", "InvalidPack", "InvalidScenario", "SandboxError", "SuiteError", "ToolError", "ToolGymError",
     "did_you_mean",
 ]
 
@@ -17,6 +17,10 @@ class ToolGymError(Exception):
 
 class InvalidKnob(ToolGymError, ValueError):
     """A `gym.make` keyword argument or config value is unknown or out of range."""
+
+
+class InvalidPack(InvalidKnob):
+    """A domain pack file is malformed or clashes with a loaded pack; the message names file and field."""
 
 
 class InvalidScenario(ToolGymError, ValueError):

@@ -2,51 +2,52 @@
 
 A :class:`World` creates entities only when a scenario needs them and draws each attribute on
 first access, so a scenario costs a few dozen draws. All randomness comes from the numpy
-``Generator`` given to it: it seeds the world's own ``random.Random``, which draws from Faker's
-word lists (first and last names, city parts) and the lists here. Names are unique within a world, case-insensitively, and no
-name contains another as whole words, so a sub-answer never hides inside another name.
+``Generator`` given to it: it seeds the world's own ``random.Random``, which fills each entity
+type's name patterns (:class:`~toolgym.generate.domains.NamePattern`) from Faker's word lists
+(first and last names, city parts) and the packs' own. Names are unique within a world,
+case-insensitively, and no name contains another as whole words, so a sub-answer never hides
+inside another name.
 """
 
 from __future__ import annotations
 
 import random
 import re
+import string
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import accumulate
 
 import numpy as np
-from faker.providers.address.en_US import Provider as _Address
-from faker.providers.person.en_US import Provider as _Person
 
-from toolgym.generate.domains import DOMAINS, Attribute
+from toolgym.generate.domains import DOMAINS, WORD_LISTS, Attribute
 from toolgym.tools.builtin import format_number
 
 __all__ = ["Entity", "World", "format_value", "words"]
 
-_FIRST = tuple(n for n in _Person.first_names if n.isalpha())
-_LAST = tuple(n for n in _Person.last_names if n.isalpha())
-_CITY_PREFIX = tuple(_Address.city_prefixes)
-_CITY_SUFFIX = tuple(_Address.city_suffixes)
-_SYLLABLE_START = ("Val", "Mor", "Ost", "Kar", "Bel", "Tor", "Zan", "Ard", "Sel", "Vor", "Lun",
-                   "Ester", "Nor", "Cal", "Tavr", "Quel", "Dras", "Ilm", "Pera", "Sund")
-_SYLLABLE_MID = ("a", "e", "i", "o", "u", "", "an", "er")
-_SYLLABLE_END = ("dia", "via", "land", "stan", "mark", "ria", "nesia", "gary", "thia", "vania",
-                 "mor", "ica")
-_COMPANY_SUFFIX = ("Dynamics", "Industries", "Systems", "Holdings", "Labs", "Group", "Partners",
-                   "Works", "Ventures", "Collective", "Brothers", "Corporation")
-_ADJECTIVES = ("Silent", "Golden", "Hidden", "Broken", "Crimson", "Distant", "Frozen", "Last",
-               "Quiet", "Wandering", "Secret", "Burning", "Hollow", "Northern", "Velvet", "Iron",
-               "Paper", "Glass", "Wild", "Lonely", "Bright", "Restless", "Painted", "Sunken")
-_NOUNS = ("Harbor", "Garden", "River", "Mirror", "Orchard", "Lantern", "Compass", "Tide",
-          "Meadow", "Tower", "Letter", "Bridge", "Island", "Forest", "Signal", "Winter",
-          "Summer", "Voyage", "Engine", "Crown", "Shadow", "Feather", "Horizon", "Canyon")
-_BRANDS = ("Nimbus", "Vega", "Orion", "Lumen", "Aero", "Pulse", "Zenith", "Nova", "Quartz",
-           "Helix", "Atlas", "Cobalt", "Ember", "Fjord", "Kite", "Sable")
-_MODELS = ("Pro", "Mini", "Air", "Max", "Lite", "Plus", "Go", "Studio", "Edge", "Prime")
-_MASCOTS = ("Hawks", "Wolves", "Comets", "Rangers", "Falcons", "Giants", "Otters", "Pilots",
-            "Foxes", "Stallions", "Ravens", "Tigers", "Mariners", "Bison")
-_EVENT_KINDS = ("Festival", "Fair", "Gala", "Expo", "Week", "Carnival", "Summit", "Showcase")
+_Parts = tuple[tuple[str, tuple[str, ...] | None], ...]
+"""A compiled name pattern: (literal text, word list to draw from next or None), in order."""
+
+
+@cache
+def _namer(type_: str) -> tuple[tuple[float, ...] | None, tuple[_Parts, ...]]:
+    """Compiles the name patterns of ``type_``: cumulative weights (None: uniform) and parts.
+
+    Entity types never change once registered, so the cache by name is safe.
+    """
+    patterns = DOMAINS[type_].names
+    compiled = tuple(
+        tuple((literal, WORD_LISTS[slot] if slot is not None else None)
+              for literal, slot, _, _ in _FORMATTER.parse(p.pattern))
+        for p in patterns)
+    if all(p.weight is None for p in patterns):
+        return None, compiled
+    return tuple(accumulate(p.weight or 1.0 for p in patterns)), compiled
+
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+_FORMATTER = string.Formatter()
 
 
 def words(text: str) -> str:
@@ -99,9 +100,8 @@ class World:
 
     def new(self, type_: str) -> Entity:
         """Creates an entity of ``type_`` with a fresh name and no attributes yet."""
-        namer = getattr(self, f"_name_{type_}")
         for _ in range(50):
-            name = namer()
+            name = self._name(type_)
             if self._is_fresh(name):
                 break
         else:  # pragma: no cover - the name spaces are far larger than any scenario
@@ -145,41 +145,18 @@ class World:
         year = self.random.randint(int(attr.low), int(attr.high))
         return f"{year}-{self.random.randint(1, 12):02d}-{self.random.randint(1, 28):02d}"
 
-    def _pick(self, options: tuple[str, ...]) -> str:
-        return options[self.random.randrange(len(options))]
-
-    def _name_person(self) -> str:
-        return f"{self._pick(_FIRST)} {self._pick(_LAST)}"
-
-    def _name_city(self) -> str:
-        form = self.random.randrange(4)
-        if form == 0:
-            return f"{self._pick(_CITY_PREFIX)} {self._pick(_FIRST)}{self._pick(_CITY_SUFFIX)}"
-        if form == 1:
-            return f"{self._pick(_CITY_PREFIX)} {self._pick(_LAST)}"
-        return f"{self._pick(_LAST if form == 2 else _FIRST)}{self._pick(_CITY_SUFFIX)}"
-
-    def _name_country(self) -> str:
-        return self._pick(_SYLLABLE_START) + self._pick(_SYLLABLE_MID) + self._pick(_SYLLABLE_END)
-
-    def _name_company(self) -> str:
-        return f"{self._pick(_LAST)} {self._pick(_COMPANY_SUFFIX)}"
-
-    def _name_product(self) -> str:
-        return f"{self._pick(_BRANDS)} {self._pick(_NOUNS)} {self._pick(_MODELS)}"
-
-    def _name_film(self) -> str:
-        if self.random.random() < 0.5:
-            return f"The {self._pick(_ADJECTIVES)} {self._pick(_NOUNS)}"
-        return f"{self._pick(_NOUNS)} of the {self._pick(_ADJECTIVES)} {self._pick(_NOUNS)}"
-
-    def _name_book(self) -> str:
-        if self.random.random() < 0.5:
-            return f"A {self._pick(_ADJECTIVES)} {self._pick(_NOUNS)}"
-        return f"The {self._pick(_NOUNS)} and the {self._pick(_NOUNS)}"
-
-    def _name_team(self) -> str:
-        return f"{self._pick(_LAST)}{self._pick(_CITY_SUFFIX)} {self._pick(_MASCOTS)}"
-
-    def _name_event(self) -> str:
-        return f"{self._pick(_ADJECTIVES)} {self._pick(_NOUNS)} {self._pick(_EVENT_KINDS)}"
+    def _name(self, type_: str) -> str:
+        """Draws a name of ``type_``: a pattern (by weight, else uniformly), then each slot's word."""
+        weights, patterns = _namer(type_)
+        if len(patterns) == 1:
+            parts = patterns[0]
+        elif weights is None:
+            parts = patterns[self.random.randrange(len(patterns))]
+        else:
+            parts = patterns[bisect_right(weights, self.random.random() * weights[-1])]
+        pieces = []
+        for literal, options in parts:
+            pieces.append(literal)
+            if options is not None:
+                pieces.append(options[self.random.randrange(len(options))])
+        return "".join(pieces)
