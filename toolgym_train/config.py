@@ -154,6 +154,11 @@ class ToolGymTrainConfig:
         metadata=_help("Held-out evaluation every K RL iterations too (0: only before and after); the held-out "
                        "learning curve starts at the warm start."),
     )
+    filter_groups: bool = field(
+        default=False,
+        metadata=_help("Step mode, dynamic sampling (DAPO): before each iteration sample num_generations completions "
+                       "per prefix and train only on prefixes whose rewards differ (groups with a learning signal)."),
+    )
     eval_fault_rate: float = field(
         default=0.0,
         metadata=_help("Also play the held-out seeds with this env fault_rate (transient, retryable tool "

@@ -15,7 +15,7 @@ from typing import Any
 from toolgym_train.config import ToolGymTrainConfig
 from toolgym_train.rollout import Episode
 
-__all__ = ["PrefixReward", "prefix_rows", "rl_args", "train_step_mode"]
+__all__ = ["PrefixReward", "prefix_rows", "rl_args", "rows_with_spread", "train_step_mode"]
 
 
 class PrefixReward:
@@ -114,6 +114,33 @@ def prefix_rows(
     return rows
 
 
+def rows_with_spread(
+    rows: list[dict[str, str]], model: Any, tokenizer: Any, config: ToolGymTrainConfig, reward: PrefixReward
+) -> list[dict[str, str]]:
+    """Dynamic sampling (DAPO): the prefix rows whose ``num_generations`` sampled completions do not
+    all earn the same reward, so every GRPO group carries a learning signal (all rows when none do).
+
+    The completions are sampled at the run's temperature and scored by the env, then dropped: GRPO
+    samples its own for the rows kept.
+    """
+    from toolgym_train.generation import make_generator
+
+    generate = make_generator(config, model, tokenizer)
+    group = config.num_generations
+    prompts = [tokenizer(row["prompt"], add_special_tokens=False)["input_ids"] for row in rows]
+    kept = []
+    for start in range(0, len(rows), 8):
+        batch = [ids for ids in prompts[start : start + 8] for _ in range(group)]
+        texts = tokenizer.batch_decode(generate(batch), skip_special_tokens=True)
+        for k, row in enumerate(rows[start : start + 8]):
+            scores = reward(texts[k * group : (k + 1) * group], scenario=[row["scenario"]] * group,
+                            replay=[row["replay"]] * group)
+            if max(scores) > min(scores):
+                kept.append(row)
+    print(f"[toolgym-train] filter_groups: {len(kept)} of {len(rows)} prefixes have reward spread", flush=True)
+    return kept or rows
+
+
 def rl_args(config: ToolGymTrainConfig, run_dir: str, max_steps: int) -> Any:
     """The TRL GRPOConfig (or RLOOConfig) of one training iteration.
 
@@ -173,6 +200,8 @@ def train_step_mode(
     trainer_cls = RLOOTrainer if config.algorithm == "rloo" else GRPOTrainer
     reward = PrefixReward(lambda: make_env(config))
     try:
+        if config.filter_groups:
+            rows = rows_with_spread(rows, model, tokenizer, config, reward)
         trainer = trainer_cls(
             model=model,
             reward_funcs=[reward],
