@@ -18,6 +18,7 @@ import numpy as np
 from toolgym.error import InvalidKnob, did_you_mean
 from toolgym.generate.decomposition import Decomposition, can_decompose, decompose
 from toolgym.generate.deployment import Conflict, deploy
+from toolgym.generate.difficulty import difficulty_knobs, difficulty_summary
 from toolgym.generate.documents import draft
 from toolgym.generate.domains import DOMAIN_NAMES
 from toolgym.generate.integration import integrate
@@ -78,8 +79,17 @@ class GenerateConfig:
     rich_types: bool = _knob("Allow enum, boolean, number, array and object parameters.", True)
     domains: tuple[str, ...] | None = _knob("Entity types to use (None: all).", None)
 
+    difficulty: int | None = _knob(
+        "Preset of the other knobs, 1 (one-hop clean toy tasks) to 5 (paper scale); a knob given "
+        "explicitly wins (see toolgym.generate.difficulty). " + difficulty_summary(), None)
+
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.difficulty is not None:
+            raise InvalidKnob(
+                f"GenerateConfig(difficulty={self.difficulty!r}) cannot tell your knobs from the defaults: "
+                f"use GenerateConfig.from_kwargs(difficulty={self.difficulty!r}, ...) (as gym.make and the "
+                "CLI do), where the level presets the knobs you leave out.")
         set_(self, "shapes", _check_names("shapes", self.shapes, SHAPES))
         set_(self, "min_hops", _check_int("min_hops", self.min_hops, 2, 6))
         set_(self, "max_hops", _check_int("max_hops", self.max_hops, 2, 6))
@@ -122,13 +132,27 @@ class GenerateConfig:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> GenerateConfig:
-        """Builds a config from keyword arguments (``gym.make`` knobs), rejecting unknown ones."""
+        """Builds a config from keyword arguments (``gym.make`` knobs), rejecting unknown ones.
+
+        ``difficulty=N`` presets the knobs of level N (:mod:`toolgym.generate.difficulty`); the
+        knobs given here win over it, and the config records the level.
+
+        Example:
+            >>> config = GenerateConfig.from_kwargs(difficulty=1, distractors=2)
+            >>> config.shapes, config.distractors, config.difficulty
+            (('single_hop',), 2, 1)
+        """
         valid = [f.name for f in fields(cls)]
         for key in kwargs:
             if key not in valid:
                 raise InvalidKnob(f"Unknown knob {key!r}.{did_you_mean(key, valid)} "
                                   f"Valid knobs: {', '.join(valid)}.")
-        return cls(**kwargs)
+        level = kwargs.pop("difficulty", None)
+        if level is None:
+            return cls(**kwargs)
+        config = cls(**{**difficulty_knobs(level), **kwargs})  # explicit knobs win over the preset
+        object.__setattr__(config, "difficulty", level)
+        return config
 
 
 def _ambiguous(decomposition: Decomposition) -> bool:
