@@ -146,6 +146,7 @@ class ToolUseEnv(gym.Env[dict, Any]):
         self.render_mode = render_mode
         self._parse = get_parser(tool_format)
         self._scenarios, self._config = self._scenario_source(scenarios, path, knobs)
+        self._knobs = dict(knobs)
         self._runner = ToolRunner(max_output_chars=max_output_chars, sandbox_options=sandbox)
         self.observation_space = Conversation()
         self.action_space = AssistantTurn()
@@ -182,6 +183,27 @@ class ToolUseEnv(gym.Env[dict, Any]):
     def scenarios(self) -> list[Scenario] | None:
         """The suite's scenarios, in order (None for a generator env)."""
         return self._scenarios
+
+    @property
+    def generator_config(self) -> Any:
+        """The builder's knobs (a :class:`toolgym.generate.GenerateConfig`); None for a suite env."""
+        return self._config
+
+    def set_knobs(self, **knobs: Any) -> None:
+        """Changes generator knobs from the next reset on (:class:`toolgym.wrappers.Curriculum` moves
+        ``difficulty`` this way). A knob set here replaces the one the env was made with; the others
+        stay, and still win over a ``difficulty`` preset.
+
+        Raises:
+            InvalidKnob: the env plays a suite, or a knob is bad (the env then keeps its knobs).
+        """
+        if self._config is None:
+            raise InvalidKnob("set_knobs changes the builder's knobs; this env plays a suite, which has none.")
+        from toolgym.generate import GenerateConfig
+
+        merged = {**self._knobs, **knobs}
+        self._config = GenerateConfig.from_kwargs(**merged)
+        self._knobs = merged
 
     # -- episode -----------------------------------------------------------------------------
 
