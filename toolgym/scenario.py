@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "SHAPES",
@@ -122,6 +122,31 @@ class Tool(_Model):
     impl: ToolImpl
     distractor: bool = False
     """True for tools that no sub-task needs (toolset extension)."""
+    arguments_renamed: dict[str, str] = Field(default_factory=dict)
+    """Argument name in the document -> the implementation's name, for the arguments the
+    document renames (noise); the others reach the implementation as named."""
+    context: dict[str, Scalar] = Field(default_factory=dict)
+    """Required context arguments: name in the document -> the value the call must pass. The tool
+    checks and drops them before its implementation runs; each one's description says its value."""
+
+    @model_validator(mode="after")
+    def _check_renaming(self) -> Tool:
+        if not self.arguments_renamed and not self.context:
+            return self
+        names = set(self.doc.parameters.get("properties") or {})
+        unknown = sorted((set(self.arguments_renamed) | set(self.context)) - names)
+        if unknown:
+            raise ValueError(f"tool {self.name!r}: arguments_renamed and context name arguments "
+                             f"{unknown} that its document does not define; valid: {sorted(names)}.")
+        both = sorted(set(self.arguments_renamed) & set(self.context))
+        if both:
+            raise ValueError(f"tool {self.name!r}: {both} are both renamed and context arguments; "
+                             "a context argument never reaches the implementation, so drop its renaming.")
+        impl_names = [self.arguments_renamed.get(n, n) for n in names - set(self.context)]
+        if len(impl_names) != len(set(impl_names)):
+            raise ValueError(f"tool {self.name!r}: arguments_renamed gives two arguments the same "
+                             f"implementation name ({sorted(impl_names)}).")
+        return self
 
     @property
     def name(self) -> str:

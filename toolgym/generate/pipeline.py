@@ -22,7 +22,10 @@ from toolgym.generate.difficulty import difficulty_knobs, difficulty_summary
 from toolgym.generate.documents import draft
 from toolgym.generate.domains import DOMAIN_NAMES
 from toolgym.generate.integration import integrate
+from toolgym.generate.noise import add_noise, check_noise
 from toolgym.generate.scaling import (
+    CONTEXT_PARAMS,
+    add_context_params,
     add_distractors,
     expand_parameters,
     generalize_functions,
@@ -47,6 +50,12 @@ def _check_int(name: str, value: Any, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidKnob(f"{name} must be from {low} to {high}, got {value}.")
     return int(value)
+
+
+def _check_rate(name: str, value: Any, high: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= high:
+        raise InvalidKnob(f"{name} must be a number from 0 to {high}, got {value!r}.")
+    return float(value)
 
 
 def _check_names(name: str, value: Any, valid: tuple[str, ...]) -> tuple[str, ...]:
@@ -78,6 +87,11 @@ class GenerateConfig:
     optional_params: int = _knob("Optional parameters added to every tool.", 3)
     rich_types: bool = _knob("Allow enum, boolean, number, array and object parameters.", True)
     domains: tuple[str, ...] | None = _knob("Entity types to use (None: all).", None)
+    required_params: float = _knob(
+        "Required context parameters per lookup tool (0 to 5): the integer part on every one, one "
+        "more with the fraction as probability (FTRL's test set: 0.5 with optional_params=6).", 0.0)
+    noise: str = _knob("Noise in tool and parameter names, RoTBench's levels: clean, slight, "
+                       "medium, heavy or union.", "clean")
 
     difficulty: int | None = _knob(
         "Preset of the other knobs, 1 (one-hop clean toy tasks) to 5 (paper scale); a knob given "
@@ -108,6 +122,9 @@ class GenerateConfig:
         set_(self, "merge_prob", float(self.merge_prob))
         if self.domains is not None:
             set_(self, "domains", _check_names("domains", self.domains, DOMAIN_NAMES))
+        set_(self, "required_params", _check_rate("required_params", self.required_params,
+                                                  len(CONTEXT_PARAMS)))
+        set_(self, "noise", check_noise(self.noise))
         self._check_feasible()
 
     def _check_feasible(self) -> None:
@@ -175,6 +192,8 @@ def _attempt(rng: np.random.Generator, config: GenerateConfig, scenario_id: str)
     for spec in specs + distractors:
         expand_parameters(spec, config.optional_params, config.rich_types, rand)
     tools, subtasks = deploy(world, decomposition, specs, distractors, rand)
+    tools, subtasks = add_context_params(tools, subtasks, config.required_params, rand)
+    tools, subtasks = add_noise(tools, subtasks, config.noise, rand)
     return Scenario(
         id=scenario_id, shape=shape, question=decomposition.question,
         messages=opening_messages(decomposition.question), tools=tools, subtasks=subtasks,

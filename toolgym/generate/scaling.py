@@ -8,6 +8,11 @@
   but never hide the answer; see :func:`toolgym.tools.builtin.lookup_record`.
 - *Toolset extension*: distractor tools, near-duplicates of the needed ones (other fields of the
   same entity type) and tools of unrelated domains, answering from the same world.
+- *Required context parameters* (:func:`add_context_params`, after deployment): each lookup tool
+  gets required arguments whose value the question or the tool document determines (a
+  ``category`` that must be the entity type, the live ``dataset``, the ``api_version`` the
+  description names, ...), as FTRL's expanded tools have; a wrong value gets an error that quotes
+  the description (:func:`toolgym.tools.builtin.resolve_arguments`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from typing import Any
 from toolgym.generate.documents import CALCULATOR, ToolSpec, lookup_spec
 from toolgym.generate.domains import DOMAINS
 from toolgym.generate.integration import generalize
+from toolgym.scenario import LookupImpl, Scalar, SubTask, Tool, ToolCall
 
-__all__ = ["OPTIONAL_PARAMS", "add_distractors", "expand_parameters", "generalize_functions",
-           "max_optional_params"]
+__all__ = ["CONTEXT_PARAMS", "OPTIONAL_PARAMS", "add_context_params", "add_distractors",
+           "expand_parameters", "generalize_functions", "max_optional_params"]
 
 OPTIONAL_PARAMS: tuple[tuple[str, dict[str, Any], bool], ...] = (
     ("format", {"type": "string", "enum": ["text", "json"], "default": "text",
@@ -114,3 +120,108 @@ def add_distractors(specs: list[ToolSpec], count: int, types: tuple[str, ...],
     chosen = (near[: (count + 1) // 2] + far)[:count]
     chosen += [pair for pair in near if pair not in chosen][: count - len(chosen)]
     return [lookup_spec(type_, attr, distractor=True) for type_, attr in chosen]
+
+
+ContextParam = tuple[dict[str, Any], Scalar]
+"""A context parameter's JSON schema and the value a call must pass."""
+
+_KINDS = ("person", "place", "organization", "event", "product", "document")
+_SUFFIXES = ("records", "archive", "staging", "legacy", "mirror", "snapshot")
+
+
+def _category(entity: str, entities: list[str], rand: random.Random) -> ContextParam:
+    options = sorted({entity, *entities, *rand.sample(_KINDS, 2)})
+    description = rand.choice((
+        f"Category of the records searched. This tool keeps {entity} records: pass '{entity}'.",
+        "Type of the record looked up; it must name the kind of thing the question asks about "
+        f"(one of {', '.join(options)}).",
+    ))
+    return {"type": "string", "enum": options, "description": description}, entity
+
+
+def _dataset(entity: str, entities: list[str], rand: random.Random) -> ContextParam:
+    options = [f"{entity.replace(' ', '_')}_{suffix}" for suffix in rand.sample(_SUFFIXES, 3)]
+    live, others = options[0], " and ".join(f"'{o}'" for o in sorted(options[1:]))
+    description = rand.choice((
+        f"Dataset to query. '{live}' holds the current {entity} records; {others} hold stale copies.",
+        f"Which dataset to read: use '{live}'; {others} are archives kept for audits.",
+    ))
+    return {"type": "string", "enum": sorted(options), "description": description}, live
+
+
+def _api_version(entity: str, entities: list[str], rand: random.Random) -> ContextParam:
+    value = rand.choice(("v1", "v2", "v3", "2023-06-01", "2024-01-15", "2025-03-01"))
+    description = rand.choice((
+        f"API version to call; this endpoint serves only version '{value}'.",
+        f"Version of the service contract. Requests must name '{value}'; other versions were retired.",
+    ))
+    return {"type": "string", "description": description}, value
+
+
+def _source(entity: str, entities: list[str], rand: random.Random) -> ContextParam:
+    options = ["primary", "replica", "cache", "backup"]
+    live = rand.choice(options)
+    description = f"Copy of the {entity} data to read; only '{live}' is up to date and answers queries."
+    return {"type": "string", "enum": options, "description": description}, live
+
+
+def _locale(entity: str, entities: list[str], rand: random.Random) -> ContextParam:
+    value = rand.choice(("en-US", "en-GB", "en-CA", "en-AU"))
+    description = f"Locale of the request, as a BCP 47 tag; this service answers '{value}' requests only."
+    return {"type": "string", "description": description}, value
+
+
+CONTEXT_PARAMS = {"category": _category, "dataset": _dataset, "api_version": _api_version,
+                  "source": _source, "locale": _locale}
+"""Required context parameters: name -> maker of its schema and value (entity, entity types, rand)."""
+
+
+def _with_context(tool: Tool, count: int, entities: list[str],
+                  rand: random.Random) -> tuple[Tool, dict[str, Scalar]]:
+    """Adds ``count`` context parameters to a lookup tool, right after its required ones."""
+    parameters = tool.doc.parameters
+    properties, required = parameters["properties"], list(parameters.get("required", []))
+    free = [name for name in CONTEXT_PARAMS if name not in properties]
+    chosen = sorted(rand.sample(free, min(count, len(free))), key=free.index)
+    entity = tool.impl.entity if isinstance(tool.impl, LookupImpl) else "record"
+    added = {name: CONTEXT_PARAMS[name](entity, entities, rand) for name in chosen}
+    values = {name: value for name, (_, value) in added.items()}
+    ordered = {name: properties[name] for name in properties if name in required}
+    ordered.update({name: schema for name, (schema, _) in added.items()})
+    ordered.update({name: schema for name, schema in properties.items() if name not in ordered})
+    doc = tool.doc.model_copy(update={"parameters": {
+        **parameters, "properties": ordered, "required": required + chosen}})
+    return tool.model_copy(update={"doc": doc, "context": {**tool.context, **values}}), values
+
+
+def add_context_params(tools: tuple[Tool, ...], subtasks: tuple[SubTask, ...], rate: float,
+                       rand: random.Random) -> tuple[tuple[Tool, ...], tuple[SubTask, ...]]:
+    """Adds required context parameters to every lookup tool and their values to the gold calls.
+
+    Args:
+        tools: The deployed tools; lookup tools (:class:`~toolgym.scenario.LookupImpl`) get
+            parameters, the others stay as they are.
+        subtasks: The sub-tasks, whose gold calls get the values.
+        rate: Parameters per lookup tool: the integer part on every one, one more with the
+            fraction as probability. 0 draws nothing.
+        rand: The scenario's random source.
+    """
+    if rate <= 0:
+        return tools, subtasks
+    whole, fraction = int(rate), rate - int(rate)
+    entities = sorted({t.impl.entity for t in tools if isinstance(t.impl, LookupImpl)})
+    result, values = [], {}
+    for tool in tools:
+        if isinstance(tool.impl, LookupImpl):
+            count = whole + int(fraction > 0 and rand.random() < fraction)
+            if count:
+                tool, values[tool.name] = _with_context(tool, count, entities, rand)
+        result.append(tool)
+    return tuple(result), tuple(_with_values(sub, values.get(sub.tool, {})) for sub in subtasks)
+
+
+def _with_values(sub: SubTask, values: dict[str, Scalar]) -> SubTask:
+    if not values or sub.call is None:
+        return sub
+    call = ToolCall(name=sub.call.name, arguments={**sub.call.arguments, **values})
+    return sub.model_copy(update={"call": call})

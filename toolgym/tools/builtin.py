@@ -22,11 +22,13 @@ from toolgym.scenario import CalculatorImpl, LookupImpl, Tool
 
 __all__ = [
     "OPERATIONS",
+    "SOURCE_NAMES",
     "calculate",
     "format_number",
     "lookup_record",
     "normalize_key",
     "render_source",
+    "resolve_arguments",
     "run_builtin",
     "run_calculator",
 ]
@@ -162,6 +164,45 @@ def run_calculator(spec: dict[str, Any], arguments: dict[str, Any]) -> str:
     return f"The result is {format_number(result, precision)}."
 
 
+def resolve_arguments(context: dict[str, Any], renamed: dict[str, str],
+                      arguments: dict[str, Any]) -> dict[str, Any]:
+    """Checks and drops the required context arguments, then gives the others the names the
+    implementation uses.
+
+    Args:
+        context: Argument name -> ``[value it must have, its description]``.
+        renamed: Argument name in the document -> the implementation's name.
+        arguments: The call's arguments, named as in the document.
+
+    Raises:
+        ValueError: a context argument is missing or has another value; the message quotes the
+            argument's description, which says which value to pass.
+    """
+    for name, (value, description) in context.items():
+        given = arguments.get(name)
+        if given != value or type(given) is not type(value):
+            hint = description or f"It must be {value!r}."
+            what = "Missing required argument" if given is None else f"Wrong value {given!r} for argument"
+            raise ValueError(f"{what} {name!r}. Its description says: {hint}")
+    return {renamed.get(name, name): value for name, value in arguments.items() if name not in context}
+
+
+def _context(tool: Tool) -> dict[str, list[Any]]:
+    """The tool's context arguments as :func:`resolve_arguments` takes them."""
+    properties = tool.doc.parameters.get("properties", {})
+    return {name: [value, properties.get(name, {}).get("description", "")]
+            for name, value in tool.context.items()}
+
+
+def _impl_properties(tool: Tool) -> dict[str, Any]:
+    """The document's argument schemas under the implementation's names, context arguments left out."""
+    properties = tool.doc.parameters.get("properties", {})
+    if not tool.context and not tool.arguments_renamed:
+        return properties
+    return {tool.arguments_renamed.get(name, name): schema for name, schema in properties.items()
+            if name not in tool.context}
+
+
 def _spec(tool: Tool) -> dict[str, Any]:
     """Returns the plain-dict description of a tool that the helpers above take."""
     impl = tool.impl
@@ -169,7 +210,7 @@ def _spec(tool: Tool) -> dict[str, Any]:
         return impl.model_dump(exclude={"kind"})
     if not isinstance(impl, LookupImpl):
         raise TypeError(f"run_builtin runs lookup and calculator tools, not {impl.kind!r} tools.")
-    properties = tool.doc.parameters.get("properties", {})
+    properties = _impl_properties(tool)
     if impl.field_param:
         fields = list(properties.get(impl.field_param, {}).get("enum", []))
     else:
@@ -187,6 +228,10 @@ def run_builtin(tool: Tool, arguments: dict[str, Any]) -> str:
         tool: A tool with a :class:`LookupImpl` or :class:`CalculatorImpl`.
         arguments: The call's arguments.
 
+    Context arguments (:attr:`~toolgym.scenario.Tool.context`) are checked and dropped and
+    renamed ones (:attr:`~toolgym.scenario.Tool.arguments_renamed`) translated first, whatever
+    the implementation.
+
     Returns:
         The tool's output: a short sentence, or JSON when ``format="json"``.
 
@@ -196,6 +241,8 @@ def run_builtin(tool: Tool, arguments: dict[str, Any]) -> str:
     """
     spec = _spec(tool)
     try:
+        if tool.context or tool.arguments_renamed:
+            arguments = resolve_arguments(_context(tool), tool.arguments_renamed, arguments)
         if isinstance(tool.impl, CalculatorImpl):
             return run_calculator(spec, arguments)
         return lookup_record(spec, arguments)
@@ -221,6 +268,10 @@ def render_source(tool: Tool) -> str:
     runner = "run_calculator" if isinstance(tool.impl, CalculatorImpl) else "lookup_record"
     lines = ["from __future__ import annotations", "", "import difflib", "import json", "", ""]
     lines += [inspect.getsource(helper) + "\n" for helper in _HELPERS]
+    renaming = bool(tool.context or tool.arguments_renamed)
+    if renaming:  # only then, so the source of a plain tool stays as it was
+        lines += [inspect.getsource(resolve_arguments) + "\n",
+                  f"_CONTEXT = {_context(tool)!r}", f"_RENAMED = {tool.arguments_renamed!r}"]
     lines += [
         f"_SPEC = {spec!r}",
         "",
@@ -228,7 +279,14 @@ def render_source(tool: Tool) -> str:
         f"def {tool.name}({signature}):",
         f"    {json.dumps(tool.doc.description)}",
         f"    arguments = {{k: v for k, v in ({pairs},) if v is not None}}",
-        f"    return {runner}(_SPEC, arguments)",
-        "",
     ]
+    if renaming:
+        lines.append("    arguments = resolve_arguments(_CONTEXT, _RENAMED, arguments)")
+    lines += [f"    return {runner}(_SPEC, arguments)", ""]
     return "\n".join(lines)
+
+
+SOURCE_NAMES: frozenset[str] = frozenset(
+    [helper.__name__ for helper in (*_HELPERS, resolve_arguments)]
+    + ["annotations", "arguments", "difflib", "json", "_CONTEXT", "_RENAMED", "_SPEC"])
+"""Names that :func:`render_source` defines or uses: a tool or argument named so would shadow one."""
