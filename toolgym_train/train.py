@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,14 @@ from toolgym_train.rollout import Episode, rollout
 __all__ = ["collect", "rollout_stats", "run", "train_iteration"]
 
 
-def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[int]) -> list:
+def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[int], curriculum: Any = None) -> list:
     """Rolls out the current policy on training ``seeds`` (sampling at ``config.temperature``), every
-    live episode's turn in one call of the run's generator (:func:`~toolgym_train.generation.make_generator`)."""
+    live episode's turn in one call of the run's generator (:func:`~toolgym_train.generation.make_generator`);
+    with a curriculum schedule, at its level, and the episodes move it."""
     from toolgym_train.policy import make_env
 
     generate = make_generator(config, model, tokenizer)
-    envs = [make_env(config) for _ in seeds]
+    envs = [make_env(config, curriculum) for _ in seeds]
     try:
         return rollout(envs, generate, tokenizer, seeds=seeds, max_length=config.max_length,
                        chat_template_kwargs=config.chat_template_kwargs)
@@ -31,9 +33,10 @@ def collect(model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: list[
 
 
 def train_iteration(
-    model: Any, tokenizer: Any, config: ToolGymTrainConfig, iteration: int
+    model: Any, tokenizer: Any, config: ToolGymTrainConfig, iteration: int, curriculum: Any = None
 ) -> tuple[Any, dict[str, float], list[dict]]:
-    """Runs one collect-then-train iteration of ``config.mode``.
+    """Runs one collect-then-train iteration of ``config.mode`` (its rollouts at the level of the
+    curriculum schedule, when given, which they move).
 
     Returns:
         The trained model, the training rollouts' figures (:func:`rollout_stats`) and TRL's log.
@@ -50,9 +53,9 @@ def train_iteration(
     if config.mode == "episode":
         from toolgym_train.episode import train_episode_mode
 
-        model, log = train_episode_mode(model, tokenizer, config, seeds, run_dir)
+        model, log = train_episode_mode(model, tokenizer, config, seeds, run_dir, curriculum)
         return model, _episode_log_stats(log), log
-    episodes = collect(model, tokenizer, config, seeds)
+    episodes = collect(model, tokenizer, config, seeds, curriculum)
     if config.mode == "dpo":
         from toolgym_train.dpo import train_dpo_mode
 
@@ -92,7 +95,8 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         "report": path, "fault_slice": {...}}``: ``curve`` is the training rollouts' figures per iteration,
         ``held_out_curve`` held-out Solve-F1 and answer accuracy at iteration 0 (the warm start),
         every ``eval_every`` iterations and at the end; ``fault_slice`` (with ``eval_fault_rate``) the
-        held-out figures and recovery rate of each stage under transient tool faults.
+        held-out figures and recovery rate of each stage under transient tool faults; ``curriculum``
+        (with ``--curriculum``) the schedule's settings, final level and per-episode level history.
     """
     import torch
 
@@ -102,19 +106,27 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
     check_backends(config)
     torch.manual_seed(config.seed)
     model, tokenizer = load_policy(config)
+    curriculum = config.make_curriculum()  # None unless --curriculum
     per_episode: dict[str, list[float]] = {}
     faults: dict[str, dict[str, Any]] = {}  # the fault slice per stage (eval_fault_rate)
     stages = {"untrained": _eval(model, tokenizer, config, "untrained", per_episode, faults)}
+    timings: dict[str, float] = {}  # seconds of each training phase, evaluations excluded
     if config.warm_start_episodes:
         from toolgym_train.sft import warm_start
 
+        began = time.perf_counter()
         model, _ = warm_start(model, tokenizer, config, str(Path(config.output_dir) / "sft"))
+        timings["warm_start_s"] = time.perf_counter() - began
         _save(model, tokenizer, Path(config.output_dir) / "warm_start")  # the base of `analyze`
         stages["warm_start"] = _eval(model, tokenizer, config, "warm_start", per_episode, faults)
     curve, held_out = [], _held_out_point(stages.get("warm_start") or stages["untrained"], 0)
+    timings["rl_s"] = 0.0
     for iteration in range(config.iterations):
-        model, stats, _ = train_iteration(model, tokenizer, config, iteration)
-        curve.append({"iteration": iteration, **{k: float(v) for k, v in stats.items()}})
+        began = time.perf_counter()
+        model, stats, _ = train_iteration(model, tokenizer, config, iteration, curriculum)
+        timings["rl_s"] += time.perf_counter() - began
+        curve.append({"iteration": iteration, **{k: float(v) for k, v in stats.items()},
+                      **({"difficulty": curriculum.level} if curriculum else {})})
         print(f"[toolgym-train] iteration {iteration}: rollout {curve[-1]}", flush=True)
         done = iteration + 1
         if config.eval_every and done % config.eval_every == 0 and done < config.iterations:
@@ -133,11 +145,12 @@ def run(config: ToolGymTrainConfig) -> dict[str, Any]:
         curve,
         plot=config.plot,
         extra={"paired_solve_f1_gain": gains, "per_episode_solve_f1": per_episode, "held_out_curve": held_out,
-               **({"fault_slice": faults} if faults else {})},
+               "timings": timings, **({"fault_slice": faults} if faults else {}),
+               **({"curriculum": curriculum.to_dict()} if curriculum else {})},
     )
     _save(model, tokenizer, Path(config.output_dir) / "final")
     return {"stages": stages, "curve": curve, "held_out_curve": held_out, "gains": gains, "report": str(path),
-            "fault_slice": faults}
+            "fault_slice": faults, "curriculum": curriculum.to_dict() if curriculum else None}
 
 
 def _held_out_point(report: EvalReport | None, iteration: int) -> list[dict[str, float]]:
