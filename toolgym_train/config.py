@@ -164,6 +164,17 @@ class ToolGymTrainConfig:
         metadata=_help("Also play the held-out seeds with this env fault_rate (transient, retryable tool "
                        "failures) at each evaluation and report the recovery rate (0: no fault slice)."),
     )
+    curriculum: bool = field(
+        default=False,
+        metadata=_help("Move the training envs' difficulty (levels 1-5 of toolgym.generate.difficulty, from "
+                       "env_kwargs' difficulty or 1) by the rollouts' Solve-F1 (toolgym.wrappers.Curriculum); "
+                       "held-out evaluation keeps env_kwargs as given. results.json gets the level history."),
+    )
+    curriculum_window: int = field(
+        default=16, metadata=_help("Training episodes of one level whose mean Solve-F1 decides a move.")
+    )
+    curriculum_up: float = field(default=0.8, metadata=_help("Mean Solve-F1 at or above which the level rises."))
+    curriculum_down: float = field(default=0.3, metadata=_help("Mean Solve-F1 at or below which the level falls."))
     lora_r: int = field(default=16, metadata=_help("LoRA rank."))
     lora_alpha: int = field(default=32, metadata=_help("LoRA alpha."))
     bf16: bool = field(default=False, metadata=_help("Train in bfloat16 (GPU)."))
@@ -193,6 +204,23 @@ class ToolGymTrainConfig:
         self._check_sizes()
         self._check_targeting()
         self._check_model()
+        self.make_curriculum()  # checks the curriculum settings
+
+    def make_curriculum(self) -> Any:
+        """A fresh :class:`toolgym.wrappers.CurriculumSchedule` of the run (None without ``curriculum``).
+
+        Raises:
+            ValueError: ``curriculum`` with a suite env, or bad curriculum settings.
+        """
+        if not self.curriculum:
+            return None
+        if self.env_id == "ToolGym/Suite-v0" or "path" in self.env_kwargs or "scenarios" in self.env_kwargs:
+            raise ValueError("curriculum moves the builder's difficulty; it needs a generator env_id such as "
+                             "ToolGym/Scenario-v0, not a suite.")
+        from toolgym.wrappers import CurriculumSchedule
+
+        return CurriculumSchedule(window=self.curriculum_window, up=self.curriculum_up, down=self.curriculum_down,
+                                  start=self.env_kwargs.get("difficulty") or 1)
 
     def _check_choices(self) -> None:
         if self.mode not in MODES:

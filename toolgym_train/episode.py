@@ -39,10 +39,12 @@ class EpisodeRollout:
     Args:
         config: The run's config (env, turn and token limits).
         scenarios: Opening prompt text -> the scenario it opens.
+        curriculum: The run's curriculum schedule, fed each episode's Solve-F1 (None: none).
     """
 
-    def __init__(self, config: ToolGymTrainConfig, scenarios: dict[str, Any]) -> None:
+    def __init__(self, config: ToolGymTrainConfig, scenarios: dict[str, Any], curriculum: Any = None) -> None:
         self.config, self.scenarios, self._envs = config, scenarios, []
+        self.curriculum = curriculum
         self.history: list[dict[str, float]] = []
         """Per call: mean reward and Solve-F1 of the episodes played."""
 
@@ -58,7 +60,7 @@ class EpisodeRollout:
         from toolgym_train.policy import make_env
 
         while len(self._envs) < len(prompts):
-            self._envs.append(make_env(self.config))
+            self._envs.append(make_env(self.config, self.curriculum))
         tokenizer = trainer.processing_class
         generate = make_generator(self.config, trainer.model, tokenizer, trainer=trainer)
         options = [{"scenario": self.scenarios[p]} for p in prompts]
@@ -87,12 +89,12 @@ class EpisodeRollout:
 
 
 def opening_prompts(
-    config: ToolGymTrainConfig, tokenizer: Any, seeds: Sequence[int]
+    config: ToolGymTrainConfig, tokenizer: Any, seeds: Sequence[int], curriculum: Any = None
 ) -> dict[str, Any]:
-    """Opening prompt text -> scenario, for the episodes of ``seeds``."""
+    """Opening prompt text -> scenario, for the episodes of ``seeds`` (at the curriculum's level, if any)."""
     from toolgym_train.policy import make_env
 
-    env, out = make_env(config), {}
+    env, out = make_env(config, curriculum), {}
     try:
         for seed in seeds:
             obs, _ = env.reset(seed=seed)
@@ -107,16 +109,18 @@ def opening_prompts(
 
 
 def train_episode_mode(
-    model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: Sequence[int], run_dir: str
+    model: Any, tokenizer: Any, config: ToolGymTrainConfig, seeds: Sequence[int], run_dir: str,
+    curriculum: Any = None,
 ) -> tuple[Any, list[dict]]:
-    """Trains one iteration of whole-episode GRPO on the scenarios of ``seeds``."""
+    """Trains one iteration of whole-episode GRPO on the scenarios of ``seeds``; with a curriculum,
+    they are drawn at its level and the played episodes move it."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
     from toolgym_train.vllm_engines import attach_engine
 
-    scenarios = opening_prompts(config, tokenizer, seeds)
-    rollout_func = EpisodeRollout(config, scenarios)
+    scenarios = opening_prompts(config, tokenizer, seeds, curriculum)
+    rollout_func = EpisodeRollout(config, scenarios, curriculum)
     try:
         trainer = GRPOTrainer(
             model=model,

@@ -25,13 +25,25 @@ def check_env_id(env_id: str) -> None:
     raise ValueError(f"Unknown env id {env_id!r}.{hint} ToolGym ids: {', '.join(known)}.")
 
 
-def make_env(config: ToolGymTrainConfig) -> Any:
-    """Makes one env of ``config.env_id`` with its knobs and turn limit."""
+def make_env(config: ToolGymTrainConfig, curriculum: Any = None) -> Any:
+    """Makes one env of ``config.env_id`` with its knobs and turn limit.
+
+    Args:
+        config: The run's config.
+        curriculum: The run's :class:`toolgym.wrappers.CurriculumSchedule` (training rollouts of a
+            ``--curriculum`` run): the env is wrapped in a :class:`toolgym.wrappers.Curriculum` that
+            shares it. None: the env as ``env_kwargs`` make it (held-out evaluation, reward replays).
+    """
     import gymnasium as gym
 
     import toolgym  # noqa: F401
 
-    return gym.make(config.env_id, max_episode_steps=config.max_turns, **(config.env_kwargs or {}))
+    env = gym.make(config.env_id, max_episode_steps=config.max_turns, **(config.env_kwargs or {}))
+    if curriculum is None:
+        return env
+    from toolgym.wrappers import Curriculum
+
+    return Curriculum(env, schedule=curriculum)
 
 
 def check_tokenizer(tokenizer: Any) -> None:
