@@ -23,6 +23,7 @@ from toolgym.generate.documents import draft
 from toolgym.generate.domains import DOMAIN_NAMES
 from toolgym.generate.integration import integrate
 from toolgym.generate.noise import add_noise, check_noise
+from toolgym.generate.paraphrase import check_spec, paraphrase_scenario
 from toolgym.generate.scaling import (
     CONTEXT_PARAMS,
     add_context_params,
@@ -96,6 +97,16 @@ class GenerateConfig:
     difficulty: int | None = _knob(
         "Preset of the other knobs, 1 (one-hop clean toy tasks) to 5 (paper scale); a knob given "
         "explicitly wins (see toolgym.generate.difficulty). " + difficulty_summary(), None)
+    paraphrase: str | None = _knob(
+        "LLM stage (off by default): openai:MODEL or hf:PATH rewrites each question in natural language; "
+        "a rewrite that drops an entity the tools need, or reveals a sub-answer, leaves the template "
+        "(see toolgym.generate.paraphrase).", None)
+    paraphrase_tools: bool = _knob("With paraphrase: rewrite the tool descriptions too.", False)
+    paraphrase_base_url: str | None = _knob(
+        "With paraphrase=openai:MODEL: the server's API root (default: $OPENAI_BASE_URL; key: $OPENAI_API_KEY).", None)
+    paraphrase_cache: str | None = _knob(
+        "With paraphrase: the folder of cached rewrites, by scenario id, model and text "
+        "(default: $XDG_CACHE_HOME or ~/.cache, then toolgym/paraphrase).", None)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -104,6 +115,7 @@ class GenerateConfig:
                 f"GenerateConfig(difficulty={self.difficulty!r}) cannot tell your knobs from the defaults: "
                 f"use GenerateConfig.from_kwargs(difficulty={self.difficulty!r}, ...) (as gym.make and the "
                 "CLI do), where the level presets the knobs you leave out.")
+        self._check_paraphrase()
         set_(self, "shapes", _check_names("shapes", self.shapes, SHAPES))
         set_(self, "min_hops", _check_int("min_hops", self.min_hops, 2, 6))
         set_(self, "max_hops", _check_int("max_hops", self.max_hops, 2, 6))
@@ -126,6 +138,18 @@ class GenerateConfig:
                                                   len(CONTEXT_PARAMS)))
         set_(self, "noise", check_noise(self.noise))
         self._check_feasible()
+
+    def _check_paraphrase(self) -> None:
+        if self.paraphrase is not None:
+            check_spec(self.paraphrase)
+        elif self.paraphrase_tools or self.paraphrase_base_url or self.paraphrase_cache:
+            raise InvalidKnob("paraphrase_tools, paraphrase_base_url and paraphrase_cache need paraphrase= "
+                              "(openai:MODEL or hf:PATH); set it or drop them.")
+        if not isinstance(self.paraphrase_tools, bool):
+            raise InvalidKnob(f"paraphrase_tools must be True or False, got {self.paraphrase_tools!r}.")
+        for name in ("paraphrase_base_url", "paraphrase_cache"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise InvalidKnob(f"{name} must be a string or None, got {getattr(self, name)!r}.")
 
     def _check_feasible(self) -> None:
         for shape in self.shapes:
@@ -227,9 +251,10 @@ def build_scenario(rng: np.random.Generator, config: GenerateConfig | None = Non
     scenario_id = scenario_id or f"gen-{int(rng.integers(0, 2**48)):012x}"
     for _ in range(_ATTEMPTS):
         try:
-            return _attempt(rng, config, scenario_id)
+            scenario = _attempt(rng, config, scenario_id)
         except Conflict:
             continue
+        return paraphrase_scenario(scenario, config) if config.paraphrase else scenario
     raise RuntimeError(f"no unambiguous scenario in {_ATTEMPTS} draws; please report the knobs {config}")
 
 
