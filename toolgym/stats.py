@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from toolgym.scenario import Scenario
+from toolgym.scenario import SHAPES, Scenario
 
 __all__ = [
     "ANSWER_KINDS",
@@ -185,7 +185,8 @@ def _by_shape(scenarios: Sequence[Scenario], value: Any) -> dict[str, float | No
     groups: dict[str, list[float]] = {}
     for scenario in scenarios:
         groups.setdefault(_shape(scenario), []).append(value(scenario))
-    return {shape: _mean(values) for shape, values in sorted(groups.items())}
+    order = sorted(groups, key=lambda s: (SHAPES.index(s) if s in SHAPES else len(SHAPES), s))  # the paper's order
+    return {shape: _mean(groups[shape]) for shape in order}
 
 
 def suite_stats(scenarios: Iterable[Scenario]) -> dict[str, Any]:
