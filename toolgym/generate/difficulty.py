@@ -5,8 +5,10 @@
 level's value; a knob given explicitly always wins over the preset, and knobs the table leaves out
 keep their defaults. :class:`toolgym.wrappers.Curriculum` moves an env along these levels.
 
-Level 5 is FTRL's scale: its test set has about 7 distractor tools per single-hop environment
-and 7.1 parameters per tool (see ``toolgym stats`` and ``benchmarks/README.md``).
+Level 5 is FTRL's scale with RoTBench's noise: FTRL's test set has about 7 distractor tools per
+single-hop environment, 7.1 parameters per tool and 1.6 required (level 5 gives 7 distractors,
+7.7 parameters and 1.8 required, heavy noise adding one; see ``toolgym stats`` and
+``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ _ALL_SHAPES = ("single_hop", "parallel_single_hop", "multi_hop", "parallel_multi
 DIFFICULTY_LEVELS: MappingProxyType[int, MappingProxyType[str, Any]] = MappingProxyType({
     level: MappingProxyType(knobs) for level, knobs in {
         1: {"shapes": ("single_hop",), "min_hops": 2, "max_hops": 2, "max_parallel": 2, "distractors": 0,
-            "merge_prob": 0.0, "optional_params": 0, "rich_types": False},
+            "merge_prob": 0.0, "optional_params": 0, "rich_types": False, "required_params": 0.0, "noise": "clean"},
         2: {"shapes": ("single_hop", "parallel_single_hop"), "min_hops": 2, "max_hops": 2, "max_parallel": 2,
-            "distractors": 2, "merge_prob": 0.25, "optional_params": 1, "rich_types": False},
+            "distractors": 2, "merge_prob": 0.25, "optional_params": 1, "rich_types": False, "required_params": 0.0,
+            "noise": "clean"},
         3: {"shapes": _ALL_SHAPES, "min_hops": 2, "max_hops": 3, "max_parallel": 3, "distractors": 4,
-            "merge_prob": 0.5, "optional_params": 3, "rich_types": True},
+            "merge_prob": 0.5, "optional_params": 3, "rich_types": True, "required_params": 0.0, "noise": "clean"},
         4: {"shapes": _ALL_SHAPES, "min_hops": 2, "max_hops": 4, "max_parallel": 3, "distractors": 6,
-            "merge_prob": 0.5, "optional_params": 4, "rich_types": True},
+            "merge_prob": 0.5, "optional_params": 4, "rich_types": True, "required_params": 0.25, "noise": "slight"},
         5: {"shapes": _ALL_SHAPES, "min_hops": 3, "max_hops": 5, "max_parallel": 2, "distractors": 7,
-            "merge_prob": 0.5, "optional_params": 6, "rich_types": True},
+            "merge_prob": 0.5, "optional_params": 6, "rich_types": True, "required_params": 0.5, "noise": "union"},
     }.items()
 })
 """Level -> the knobs it presets (read-only). Level 3 is the builder's defaults."""
