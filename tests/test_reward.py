@@ -44,6 +44,32 @@ def test_a_hedged_final_answer_earns_nothing_in_strict_mode():
     assert answer_is_correct("maybe Jane Doe or John Roe", "Jane Doe", match="ftrl")
 
 
+@pytest.mark.parametrize(("given", "right"), [
+    ("b, a, c", True), ("b,a,c", True), ("B , A , C.", True), ("(b), (a), (c)", True),
+    ("b a c", False), ("b; a; c", False), ("b, a and c", False), ("a, b, c", False),
+    ("b, a", False), ("b, a, c, d", False), ("b, a, c,", True), ("", False),
+])
+def test_a_list_answer_is_compared_element_by_element_in_order(given, right):
+    assert answer_is_correct(f"<answer>{given}</answer>", "b, a, c") is right
+
+
+def test_list_elements_keep_thousands_separators_and_number_formats():
+    assert answer_is_correct("<answer>1,968, 1845.0</answer>", "1968, 1845")
+    assert answer_is_correct("<answer>The Alps, 4,808</answer>", "Alps, 4808")
+    assert answer_is_correct("<answer>1968,1845</answer>", "1968, 1845")  # no group has 4 digits
+    assert not answer_is_correct("<answer>1,845</answer>", "1, 845")  # a thousands group
+    assert not answer_is_correct("<answer>1,968</answer>", "1968, 1845")
+
+
+def test_a_single_letter_answer_never_matches_inside_a_word():
+    assert answer_is_correct("<answer>(a)</answer>", "a")
+    assert not answer_is_correct("<answer>an a</answer>", "a")
+    assert contains_answer("Result (max): a.", "a")
+    assert not contains_answer("Result (max): b. [as_of_year applied]", "a")
+    assert contains_answer("Result (ascending): b, a, c.", "b, a, c")
+    assert not contains_answer("Result (ascending): c, a, b.", "b, a, c")
+
+
 @pytest.mark.parametrize(
     ("variant", "expected"), [("f1", 2 * 2 / 4), ("precision", 2 / 3), ("rate", 2.0), ("pr", 4 / 3)]
 )

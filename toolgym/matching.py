@@ -5,7 +5,11 @@ of the sub-answer must be a substring of the output; the final answer is a subst
 whole reply. ``"strict"`` (the default for generated scenarios) normalizes case, spacing and number
 formats, matches sub-answers on word boundaries, and requires the content of the last
 ``<answer>...</answer>`` to equal the gold answer, so a reply that lists several candidates earns
-nothing.
+nothing. A gold answer that is a comma-separated list (``b, a, c``; ``Paris, 1887``) is compared
+element by element, in order: spacing around the commas and punctuation around each element do
+not count (``b,a,c`` and ``(b), (a), (c).`` are right), other separators do (``b a c``,
+``b; a; c`` and ``b, a and c`` are wrong). A comma between a digit and three digits with no
+space after it (``1,024``) groups thousands and separates nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import re
 import unicodedata
 from typing import Literal
 
-__all__ = ["Match", "answer_is_correct", "contains_answer", "extract_answer", "normalize"]
+__all__ = ["Match", "answer_is_correct", "contains_answer", "extract_answer", "normalize",
+           "split_list"]
 
 Match = Literal["strict", "ftrl"]
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w])")
 _PUNCT_EDGES = " \t\n\"'`.,;:!?()[]{}"
+_LIST_SEPARATOR = re.compile(r"(?<!\d),\s*|,(?!\d{3}(?!\d))\s*")
 
 
 
@@ -96,6 +102,16 @@ def extract_answer(text: str) -> str | None:
     return found[-1] if found else None
 
 
+def split_list(text: str) -> list[str]:
+    """Splits a comma-separated answer into its elements (thousands separators stay).
+
+    Example:
+        >>> split_list("b,a, c"), split_list("1,024, 7")
+        (['b', 'a', 'c'], ['1,024', '7'])
+    """
+    return _LIST_SEPARATOR.split(text)
+
+
 def _numbers_equal(a: str, b: str) -> bool:
     try:
         x, y = float(a), float(b)
@@ -112,13 +128,26 @@ def answer_is_correct(reply: str, answer: str, match: Match = "strict") -> bool:
         True
         >>> answer_is_correct("<answer>Jane Doe or John Roe</answer>", "Jane Doe")
         False
+        >>> answer_is_correct("<answer>b,a,c</answer>", "b, a, c")
+        True
+        >>> answer_is_correct("<answer>b a c</answer>", "b, a, c")
+        False
     """
     if match == "ftrl":
         return bool(answer) and _ftrl_clean(answer) in _ftrl_clean(reply)
     given = extract_answer(reply)
     if given is None or not answer:
         return False
-    given, gold = normalize(given), normalize(answer)
+    golds = split_list(answer)
+    if len(golds) == 1:
+        return _same(given, answer)
+    givens = split_list(given.strip(_PUNCT_EDGES))
+    return len(givens) == len(golds) and all(map(_same, givens, golds))
+
+
+def _same(given: str, gold: str) -> bool:
+    """Whether one given answer (or list element) equals the gold one, normalized."""
+    given, gold = normalize(given), normalize(gold)
     if given.startswith("the ") and not gold.startswith("the "):
         given = given[4:]
     return given == gold or _numbers_equal(given, gold)

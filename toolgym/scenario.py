@@ -15,6 +15,8 @@ __all__ = [
     "SHAPES",
     "AnswerGrading",
     "CalculatorImpl",
+    "ComparatorImpl",
+    "DateCalculatorImpl",
     "Grading",
     "ReplyGrading",
     "LookupImpl",
@@ -101,6 +103,29 @@ class CalculatorImpl(_Model):
     """Optional argument: decimal places of the result."""
 
 
+class ComparatorImpl(_Model):
+    """A generated comparison tool: ranks labeled numbers or ``YYYY-MM-DD`` dates.
+
+    ``operation`` ``max``/``min`` returns the label of the largest or smallest value (the latest
+    or earliest date); ``ascending``/``descending`` returns every label in that order, comma-joined.
+    """
+
+    kind: Literal["comparator"] = "comparator"
+    operation_param: str = "operation"
+    items_param: str = "items"
+    """Argument holding the list of ``{"label": ..., "value": ...}`` items."""
+
+
+class DateCalculatorImpl(_Model):
+    """A generated date tool: whole days or whole years between two ``YYYY-MM-DD`` dates."""
+
+    kind: Literal["date_calculator"] = "date_calculator"
+    operation_param: str = "operation"
+    """Argument holding ``days_between`` or ``years_between``."""
+    start_param: str = "start_date"
+    end_param: str = "end_date"
+
+
 class SourceImpl(_Model):
     """A tool given as Python source text that defines a function named as the tool.
 
@@ -111,7 +136,8 @@ class SourceImpl(_Model):
     code: str
 
 
-ToolImpl = Annotated[LookupImpl | CalculatorImpl | SourceImpl, Field(discriminator="kind")]
+ToolImpl = Annotated[LookupImpl | CalculatorImpl | ComparatorImpl | DateCalculatorImpl | SourceImpl,
+                    Field(discriminator="kind")]
 """How a tool is implemented: one of the implementation models, told apart by ``kind``."""
 
 

@@ -90,10 +90,17 @@ def test_each_shape_has_its_structure():
                 assert 2 <= n <= 3
                 assert all(sub.depends_on == ((i - 1,) if i else ()) for i, sub in
                            enumerate(scenario.subtasks))
-            else:
-                assert last.tool == "calculator" and 2 <= len(last.depends_on) <= 3
+            else:  # independent chains of lookups, then the steps that combine them (none: lists)
+                kinds = [scenario.tool(sub.tool).impl.kind for sub in scenario.subtasks]
+                lookups = kinds.count("lookup")
+                assert kinds[:lookups] == ["lookup"] * lookups and "lookup" not in kinds[lookups:]
+                starts = [sub for sub in scenario.subtasks if not sub.depends_on]
+                assert 2 <= len(starts) <= 3
+                assert (lookups == n) == (scenario.meta["question_kind"] == "list")
                 if shape == "parallel_single_hop":
-                    assert n == len(last.depends_on) + 1
+                    assert len(starts) == lookups
+                if lookups < n:
+                    assert len(last.depends_on) in (1, len(starts))
 
 
 def test_merge_prob_one_makes_a_field_tool_for_repeated_entity_types():
@@ -128,7 +135,7 @@ def test_plain_types_leave_out_rich_parameter_types():
     config = GenerateConfig(rich_types=False, optional_params=5, merge_prob=0)
     for scenario in generate_suite(20, 6, config):
         for tool in scenario.tools:
-            if tool.name == "calculator":
+            if tool.impl.kind != "lookup":  # combining tools: an enum operation, an array of operands
                 continue
             for schema in tool.doc.parameters["properties"].values():
                 assert schema["type"] in ("string", "integer") and "enum" not in schema

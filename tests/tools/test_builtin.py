@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,16 @@ from hypothesis import strategies as st
 
 from toolgym.error import ToolError
 from toolgym.generate import GenerateConfig, generate_suite
-from toolgym.scenario import CalculatorImpl, LookupImpl, SourceImpl, Tool, ToolDoc
+from toolgym.generate.documents import comparator_spec, date_calculator_spec
+from toolgym.scenario import (
+    CalculatorImpl,
+    ComparatorImpl,
+    DateCalculatorImpl,
+    LookupImpl,
+    SourceImpl,
+    Tool,
+    ToolDoc,
+)
 from toolgym.tools.builtin import format_number, render_source, run_builtin
 
 FILMS = {"The Silent Harbor": {"director": "Jane Doe", "release_year": 1987, "box_office_musd": 12.5},
@@ -145,3 +155,86 @@ def test_rendered_source_is_standalone_python_with_a_keyword_signature():
     assert function(title="Winter Garden", field="director") == "The director of Winter Garden is Ann Lee."
     with pytest.raises(ValueError, match="Did you mean"):
         function(title="Winter Gardn", field="director")
+
+
+# -- the comparison and date tools of the parallel question kinds ------------------------------
+
+def _with_format(spec) -> ToolDoc:
+    spec.properties["format"] = {"type": "string", "enum": ["text", "json"]}
+    return spec.doc()
+
+
+COMPARATOR = Tool(doc=_with_format(comparator_spec()), impl=ComparatorImpl())
+DATES = Tool(doc=_with_format(date_calculator_spec()), impl=DateCalculatorImpl())
+
+
+def _items(*values) -> list[dict]:
+    return [{"label": chr(ord("a") + i), "value": v} for i, v in enumerate(values)]
+
+
+def test_the_comparator_names_the_largest_smallest_or_every_label_in_order():
+    assert run_builtin(COMPARATOR, {"operation": "max", "items": _items(3, 12.5, 7)}) == "Result (max): b."
+    assert run_builtin(COMPARATOR, {"operation": "min", "items": _items(3, 12.5, 7)}) == "Result (min): a."
+    assert run_builtin(COMPARATOR, {"operation": "descending", "items": _items(3, 12.5, 7)}) == \
+        "Result (descending): b, c, a."
+    dates = _items("2001-05-03", "1999-12-31", "2001-05-02")
+    assert run_builtin(COMPARATOR, {"operation": "ascending", "items": dates}) == "Result (ascending): b, c, a."
+    reply = json.loads(run_builtin(COMPARATOR, {"operation": "max", "items": dates, "format": "json"}))
+    assert reply == {"operation": "max", "value": "a"}
+
+
+def test_the_date_tool_counts_whole_days_and_full_years_in_either_order():
+    days = {"operation": "days_between", "start_date": "2024-03-01", "end_date": "2023-03-01"}
+    assert run_builtin(DATES, days) == "The result is 366 days."
+    years = {"operation": "years_between", "start_date": "1990-06-15", "end_date": "2024-06-14"}
+    assert run_builtin(DATES, years) == "The result is 33 years."
+    assert run_builtin(DATES, {**years, "end_date": "1991-06-15"}) == "The result is 1 year."
+
+
+@pytest.mark.parametrize(("tool", "arguments", "message"), [
+    (COMPARATOR, {"operation": "maximum", "items": _items(1, 2)}, "Did you mean 'max'"),
+    (COMPARATOR, {"operation": "max", "items": _items(1)}, "at least two"),
+    (COMPARATOR, {"operation": "max", "items": [{"label": "a", "value": 1}, {"label": "a", "value": 2}]},
+     "appears twice"),
+    (COMPARATOR, {"operation": "max", "items": _items(1, "2001-01-01")}, "dates with numbers"),
+    (COMPARATOR, {"operation": "max", "items": _items(1, "tall")}, "Not a number or a YYYY-MM-DD date"),
+    (COMPARATOR, {"operation": "max", "items": [{"label": "a"}, {"label": "b", "value": 2}]}, "needs a 'label'"),
+    (COMPARATOR, {"operation": "max", "items": _items(True, 2)}, "Not a finite number"),
+    (DATES, {"operation": "days", "start_date": "2001-01-01", "end_date": "2002-01-01"}, "days_between"),
+    (DATES, {"operation": "days_between", "start_date": "2001-02-30", "end_date": "2002-01-01"},
+     "Not a date in YYYY-MM-DD form: '2001-02-30'"),
+    (DATES, {"operation": "days_between", "start_date": "01/02/2001", "end_date": "2002-01-01"}, "YYYY-MM-DD"),
+])
+def test_bad_comparator_and_date_calls_raise_tool_errors_that_say_what_is_wrong(tool, arguments, message):
+    with pytest.raises(ToolError, match=message):
+        run_builtin(tool, arguments)
+
+
+_values = st.one_of(st.integers(-10**6, 10**6), st.floats(-1e6, 1e6, allow_nan=False),
+                    st.dates().map(lambda d: d.isoformat()).filter(lambda t: len(t) == 10),
+                    st.text(max_size=12), st.booleans(), st.none())
+
+
+@settings(max_examples=40, deadline=None)
+@given(operation=st.sampled_from(["max", "min", "ascending", "descending", "median"]),
+       values=st.lists(_values, max_size=4), fmt=st.sampled_from([None, "text", "json"]))
+def test_the_rendered_comparator_behaves_as_run_builtin_on_any_items(operation, values, fmt):
+    arguments = {"operation": operation, "items": _items(*values)}
+    if fmt:
+        arguments["format"] = fmt
+    expected, got = _both(COMPARATOR, _exec_source(COMPARATOR), arguments)
+    assert expected == got
+
+
+@settings(max_examples=40, deadline=None)
+@given(operation=st.sampled_from(["days_between", "years_between", "weeks"]),
+       start=st.dates().map(lambda d: d.isoformat()) | st.text(max_size=10),
+       end=st.dates().map(lambda d: d.isoformat()))
+def test_the_rendered_date_tool_behaves_as_run_builtin_on_any_dates(operation, start, end):
+    arguments = {"operation": operation, "start_date": start, "end_date": end}
+    expected, got = _both(DATES, _exec_source(DATES), arguments)
+    assert expected == got
+    if not expected.startswith("error"):
+        first, last = sorted((date.fromisoformat(start), date.fromisoformat(end)))
+        if operation == "days_between":
+            assert expected == f"The result is {(last - first).days} day{'' if (last - first).days == 1 else 's'}."

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import random
 
-from toolgym.generate.decomposition import Decomposition, Step
-from toolgym.generate.documents import CALCULATOR, ToolSpec
+from toolgym.generate.decomposition import Conflict, Decomposition, Step
+from toolgym.generate.documents import CALCULATOR, COMPARATOR, DATE_CALCULATOR, ToolSpec
 from toolgym.generate.integration import tool_for
 from toolgym.generate.world import Entity, World, words
-from toolgym.scenario import CalculatorImpl, LookupImpl, SubTask, Tool, ToolCall
+from toolgym.scenario import (
+    CalculatorImpl,
+    ComparatorImpl,
+    DateCalculatorImpl,
+    LookupImpl,
+    SubTask,
+    Tool,
+    ToolCall,
+)
 from toolgym.tools.builtin import field_label
 
 __all__ = ["Conflict", "deploy"]
-
-
-class Conflict(Exception):
-    """The draw made an ambiguous scenario (an answer hides in another output); draw again."""
 
 
 def _answers_of(decomposition: Decomposition, specs: list[ToolSpec]) -> dict[str, list[Step]]:
@@ -32,8 +36,10 @@ def _answers_of(decomposition: Decomposition, specs: list[ToolSpec]) -> dict[str
 
 
 def _spec_of(step: Step, specs: list[ToolSpec]) -> ToolSpec:
+    if step.combiner is not None:
+        return tool_for(specs, step.combiner, None)
     if step.subject is None or step.attr is None:
-        return tool_for(specs, CALCULATOR, None)
+        raise ValueError(f"step {step.question!r} is neither a lookup nor a combining step")
     return tool_for(specs, step.subject.type, step.attr.name)
 
 
@@ -76,20 +82,37 @@ def _tool(world: World, spec: ToolSpec, steps: list[Step], rand: random.Random) 
     if spec.entity == CALCULATOR:
         precision = "precision" if "precision" in spec.properties else None
         return Tool(doc=spec.doc(), impl=CalculatorImpl(precision_param=precision))
+    if spec.entity == COMPARATOR:
+        return Tool(doc=spec.doc(), impl=ComparatorImpl())
+    if spec.entity == DATE_CALCULATOR:
+        return Tool(doc=spec.doc(), impl=DateCalculatorImpl())
     impl = LookupImpl(key_param=spec.key_param, field_param=spec.field_param,
                       field=None if spec.field_param else spec.fields[0],
                       records=_records(world, spec, steps, rand), entity=spec.entity)
     return Tool(doc=spec.doc(), impl=impl, distractor=spec.distractor)
 
 
-def _subtask(decomposition: Decomposition, step: Step, spec: ToolSpec) -> SubTask:
-    if step.subject is None or step.attr is None:
-        numbers = [decomposition.steps[i].value for i in step.depends_on]
-        arguments: dict[str, object] = {"operation": step.operation, "numbers": numbers}
-    else:
+def _combining_call(step: Step) -> dict[str, object]:
+    """The gold arguments of a combining step, named as its tool's document names them."""
+    if step.combiner == COMPARATOR:
+        items = [{"label": label, "value": value}
+                 for label, value in zip(step.labels, step.operands, strict=True)]
+        return {"operation": step.operation, "items": items}
+    if step.combiner == DATE_CALCULATOR:
+        start, end = step.operands
+        return {"operation": step.operation, "start_date": start, "end_date": end}
+    return {"operation": step.operation, "numbers": list(step.operands)}
+
+
+def _subtask(step: Step, spec: ToolSpec) -> SubTask:
+    if step.combiner is not None:
+        arguments = _combining_call(step)
+    elif step.subject is not None and step.attr is not None:
         arguments = {spec.key_param: step.subject.name}
         if spec.field_param:
             arguments[spec.field_param] = step.attr.name
+    else:
+        raise ValueError(f"step {step.question!r} is neither a lookup nor a combining step")
     return SubTask(question=step.question, tool=spec.name, answer=step.answer,
                    call=ToolCall(name=spec.name, arguments=arguments), depends_on=step.depends_on)
 
@@ -105,7 +128,7 @@ def deploy(world: World, decomposition: Decomposition, specs: list[ToolSpec],
     tools = [_tool(world, spec, answers.get(spec.name, []), rand) for spec in specs]
     tools += [_tool(world, spec, [], rand) for spec in distractors]
     rand.shuffle(tools)
-    subtasks = tuple(_subtask(decomposition, step, _spec_of(step, specs))
+    subtasks = tuple(_subtask(step, _spec_of(step, specs))
                      for step in decomposition.steps)
     return tuple(tools), subtasks
 

@@ -14,12 +14,18 @@ from typing import Any
 from toolgym.generate.decomposition import Decomposition
 from toolgym.generate.domains import DOMAINS
 from toolgym.scenario import ToolDoc
-from toolgym.tools.builtin import OPERATIONS
+from toolgym.tools.builtin import COMPARE_OPERATIONS, DATE_OPERATIONS, OPERATIONS
 
-__all__ = ["CALCULATOR", "ToolSpec", "calculator_spec", "draft", "key_noun", "lookup_spec"]
+__all__ = ["CALCULATOR", "COMPARATOR", "DATE_CALCULATOR", "ToolSpec", "calculator_spec",
+           "combiner_spec", "comparator_spec", "date_calculator_spec", "draft", "key_noun",
+           "lookup_spec"]
 
 CALCULATOR = "calculator"
-"""Name of the calculator tool of the parallel shapes."""
+"""Name of the calculator tool of the parallel shapes (and its spec's ``entity``)."""
+COMPARATOR = "comparator"
+"""``entity`` of the comparison tool's spec (the tool is named ``compare_values``)."""
+DATE_CALCULATOR = "date_calculator"
+"""Name of the date tool (and its spec's ``entity``)."""
 
 
 @dataclass
@@ -81,13 +87,56 @@ def calculator_spec() -> ToolSpec:
     return ToolSpec(CALCULATOR, CALCULATOR, description, properties, ["operation", "numbers"])
 
 
+def comparator_spec() -> ToolSpec:
+    """Returns the comparison tool: ranks labeled numbers or dates."""
+    item = {"type": "object", "additionalProperties": False, "required": ["label", "value"],
+            "properties": {
+                "label": {"type": "string", "description": "A short name for the item, e.g. a."},
+                "value": {"type": ["number", "string"],
+                          "description": "The item's number, or its date as YYYY-MM-DD."}}}
+    properties = {
+        "operation": {"type": "string", "enum": list(COMPARE_OPERATIONS),
+                      "description": "max or min: the label of the largest or smallest value; "
+                                     "ascending or descending: every label, in that order."},
+        "items": {"type": "array", "items": item, "minItems": 2,
+                  "description": "The labeled values to compare: all numbers or all dates."},
+    }
+    description = ("Compares labeled values, numbers or dates (a later date counts as larger), "
+                   "and returns the label of the largest or smallest one, or all labels sorted.")
+    return ToolSpec("compare_values", COMPARATOR, description, properties, ["operation", "items"])
+
+
+def date_calculator_spec() -> ToolSpec:
+    """Returns the date tool: whole days or whole years between two dates."""
+    date = {"type": "string", "format": "date"}
+    properties = {
+        "operation": {"type": "string", "enum": list(DATE_OPERATIONS),
+                      "description": "days_between: whole days; years_between: full years."},
+        "start_date": {**date, "description": "One date, YYYY-MM-DD."},
+        "end_date": {**date, "description": "The other date, YYYY-MM-DD."},
+    }
+    description = ("Returns how many whole days or full years lie between two dates "
+                   "(YYYY-MM-DD), whichever comes first.")
+    return ToolSpec(DATE_CALCULATOR, DATE_CALCULATOR, description, properties,
+                    ["operation", "start_date", "end_date"])
+
+
+def combiner_spec(combiner: str) -> ToolSpec:
+    """Returns the spec of a combining tool, by :attr:`~toolgym.generate.decomposition.Step.combiner`."""
+    specs = {"calculator": calculator_spec, "comparator": comparator_spec,
+             "date_calculator": date_calculator_spec}
+    return specs[combiner]()
+
+
 def draft(decomposition: Decomposition) -> list[ToolSpec]:
     """Returns one tool spec per distinct sub-question kind of ``decomposition``, in step order."""
     specs: dict[str, ToolSpec] = {}
     for step in decomposition.steps:
-        if step.attr is None or step.subject is None:
-            spec = calculator_spec()
-        else:
+        if step.combiner is not None:
+            spec = combiner_spec(step.combiner)
+        elif step.subject is not None and step.attr is not None:
             spec = lookup_spec(step.subject.type, step.attr.name)
+        else:
+            raise ValueError(f"step {step.question!r} is neither a lookup nor a combining step")
         specs.setdefault(spec.name, spec)
     return list(specs.values())

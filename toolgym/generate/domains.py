@@ -141,7 +141,7 @@ class Attribute(_Frozen):
     @field_validator("questions")
     @classmethod
     def _questions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _phrasings(value, 2, question=True)
+        return _phrasings(value, 3, question=True)
 
     @field_validator("nouns")
     @classmethod

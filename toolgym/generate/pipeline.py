@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from toolgym.error import InvalidKnob, did_you_mean
-from toolgym.generate.decomposition import Decomposition, can_decompose, decompose
+from toolgym.generate.decomposition import QUESTION_KINDS, Decomposition, can_decompose, decompose
 from toolgym.generate.deployment import Conflict, deploy
 from toolgym.generate.difficulty import difficulty_knobs, difficulty_summary
 from toolgym.generate.documents import draft
@@ -83,6 +83,10 @@ class GenerateConfig:
     min_hops: int = _knob("Fewest hops of a multi-hop chain (2 to 6).", 2)
     max_hops: int = _knob("Most hops of a multi-hop chain (2 to 6, at least min_hops).", 3)
     max_parallel: int = _knob("Most independent sub-questions or chains of parallel shapes (2 to 5).", 3)
+    question_kinds: tuple[str, ...] = _knob(
+        "How parallel shapes combine their sub-answers, drawn uniformly among those the domains "
+        "can make: sum, difference, comparison, ordering, list, date_difference, unit_conversion.",
+        QUESTION_KINDS)
     distractors: int = _knob("Distractor tools per scenario (0 to 40; fewer if domains run out).", 4)
     merge_prob: float = _knob("Probability that same-entity tools merge into one general tool.", 0.5)
     optional_params: int = _knob("Optional parameters added to every tool.", 3)
@@ -123,6 +127,7 @@ class GenerateConfig:
             raise InvalidKnob(f"min_hops ({self.min_hops}) exceeds max_hops ({self.max_hops}); "
                               "raise max_hops or lower min_hops.")
         set_(self, "max_parallel", _check_int("max_parallel", self.max_parallel, 2, 5))
+        set_(self, "question_kinds", _check_names("question_kinds", self.question_kinds, QUESTION_KINDS))
         set_(self, "distractors", _check_int("distractors", self.distractors, 0, 40))
         if not isinstance(self.rich_types, bool):
             raise InvalidKnob(f"rich_types must be True or False, got {self.rich_types!r}.")
@@ -153,10 +158,13 @@ class GenerateConfig:
 
     def _check_feasible(self) -> None:
         for shape in self.shapes:
-            if not can_decompose(shape, self.types, self.min_hops):
+            if not can_decompose(shape, self.types, self.min_hops, self.question_kinds):
+                kinds = (f", question_kinds={list(self.question_kinds)}"
+                         if shape.startswith("parallel") else "")
                 raise InvalidKnob(
                     f"domains {list(self.types)} cannot make {shape} questions "
-                    f"(min_hops={self.min_hops}); add related domains such as 'person' and 'city', "
+                    f"(min_hops={self.min_hops}{kinds}); add related domains such as 'person' and "
+                    f"'city'{', or question kinds such as list' if kinds else ''}, "
                     f"or drop {shape!r} from shapes.")
 
     @property
@@ -168,6 +176,7 @@ class GenerateConfig:
         """Returns the knobs as JSON-serializable values."""
         knobs = asdict(self)
         knobs["shapes"] = list(self.shapes)
+        knobs["question_kinds"] = list(self.question_kinds)
         knobs["domains"] = None if self.domains is None else list(self.domains)
         return knobs
 
@@ -207,7 +216,8 @@ def _attempt(rng: np.random.Generator, config: GenerateConfig, scenario_id: str)
     rand = world.random
     shape = rand.choice(config.shapes)
     hops = range(config.min_hops, config.max_hops + 1)
-    decomposition = decompose(world, shape, config.types, hops, config.max_parallel)
+    decomposition = decompose(world, shape, config.types, hops, config.max_parallel,
+                              config.question_kinds)
     if _ambiguous(decomposition):
         raise Conflict("sub-answers overlap")
     specs = integrate(draft(decomposition), config.merge_prob, rand)
@@ -222,7 +232,8 @@ def _attempt(rng: np.random.Generator, config: GenerateConfig, scenario_id: str)
         id=scenario_id, shape=shape, question=decomposition.question,
         messages=opening_messages(decomposition.question), tools=tools, subtasks=subtasks,
         answer=decomposition.answer,
-        meta={"generator": "toolgym.generate", "shape": shape, "knobs": config.to_dict()},
+        meta={"generator": "toolgym.generate", "shape": shape, "knobs": config.to_dict(),
+              **({"question_kind": decomposition.kind} if decomposition.kind else {})},
     )
 
 

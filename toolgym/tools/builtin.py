@@ -1,7 +1,9 @@
-"""Runs generated tools (record lookups and the calculator) in-process, deterministically.
+"""Runs generated tools (record lookups, the calculator, the comparison and date tools)
+in-process, deterministically.
 
-:func:`run_builtin` answers a call of a :class:`~toolgym.scenario.LookupImpl` or
-:class:`~toolgym.scenario.CalculatorImpl` tool; :func:`render_source` writes the same tool as
+:func:`run_builtin` answers a call of a :class:`~toolgym.scenario.LookupImpl`,
+:class:`~toolgym.scenario.CalculatorImpl`, :class:`~toolgym.scenario.ComparatorImpl` or
+:class:`~toolgym.scenario.DateCalculatorImpl` tool; :func:`render_source` writes the same tool as
 stand-alone Python source (FTRL's format, where tools are code). Both paths run the very same
 helper functions below, whose source :func:`render_source` copies, so they cannot drift apart:
 the helpers use only the standard library and raise ``ValueError`` for bad calls.
@@ -18,23 +20,35 @@ import json
 from typing import Any
 
 from toolgym.error import ToolError, did_you_mean
-from toolgym.scenario import CalculatorImpl, LookupImpl, Tool
+from toolgym.scenario import CalculatorImpl, ComparatorImpl, DateCalculatorImpl, LookupImpl, Tool
 
 __all__ = [
+    "COMPARE_OPERATIONS",
+    "DATE_OPERATIONS",
     "OPERATIONS",
     "SOURCE_NAMES",
     "calculate",
+    "date_difference",
     "format_number",
     "lookup_record",
     "normalize_key",
+    "rank_labels",
     "render_source",
     "resolve_arguments",
     "run_builtin",
     "run_calculator",
+    "run_comparator",
+    "run_date_calculator",
 ]
 
 OPERATIONS: tuple[str, ...] = ("add", "subtract", "multiply", "divide")
 """Operations of the generated calculator, in its schema's order."""
+
+COMPARE_OPERATIONS: tuple[str, ...] = ("max", "min", "ascending", "descending")
+"""Operations of the generated comparison tool (:func:`rank_labels`)."""
+
+DATE_OPERATIONS: tuple[str, ...] = ("days_between", "years_between")
+"""Operations of the generated date tool (:func:`date_difference`)."""
 
 
 def format_number(value: Any, precision: int = 2) -> str:
@@ -164,6 +178,133 @@ def run_calculator(spec: dict[str, Any], arguments: dict[str, Any]) -> str:
     return f"The result is {format_number(result, precision)}."
 
 
+def finish_reply(sentence: str, payload: dict[str, Any], options: dict[str, Any],
+                 echo: list[str]) -> str:
+    """Returns ``sentence`` with notes on the optional arguments, or ``payload`` as JSON when
+    ``format="json"`` (the reply of the comparison and date tools)."""
+    notes = option_notes(options, echo)
+    if options.get("format") == "json":
+        return json.dumps({**payload, "options": notes} if notes else payload)
+    return sentence + (f" [{'; '.join(notes)}]" if notes else "")
+
+
+def parse_date(text: Any) -> Any:
+    """Returns the ``datetime.date`` of an ISO ``YYYY-MM-DD`` string.
+
+    Raises:
+        ValueError: for anything else, naming the value.
+    """
+    import datetime
+
+    if isinstance(text, str) and len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return datetime.date(int(text[:4]), int(text[5:7]), int(text[8:]))
+        except ValueError:
+            pass
+    raise ValueError(f"Not a date in YYYY-MM-DD form: {text!r}.")
+
+
+def comparable(value: Any) -> Any:
+    """Returns ``value`` as something to sort: a finite number, or the date of a ``YYYY-MM-DD``
+    string (other strings must hold a number).
+
+    Raises:
+        ValueError: for booleans, non-finite numbers and strings that are neither.
+    """
+    if isinstance(value, str):
+        if value.count("-") == 2 and not value.startswith("-"):
+            return parse_date(value.strip())
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"Not a number or a YYYY-MM-DD date: {value!r}.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < 1e100:
+        raise ValueError(f"Not a finite number or a YYYY-MM-DD date: {value!r}.")
+    return value
+
+
+def rank_labels(operation: str, items: list[Any]) -> list[str]:
+    """Returns the labels of ``items`` ordered by value as ``operation`` asks: ``max`` and ``min``
+    the one label of the largest or smallest value (the latest or earliest date), ``ascending``
+    and ``descending`` every label. Ties keep the order given.
+
+    Example:
+        >>> rank_labels("ascending", [{"label": "a", "value": 3}, {"label": "b", "value": 1}])
+        ['b', 'a']
+
+    Raises:
+        ValueError: for an unknown operation, fewer than two items, an item without a label or a
+            value, a repeated label, or dates mixed with numbers.
+    """
+    operations = ("max", "min", "ascending", "descending")
+    if operation not in operations:
+        raise ValueError(f"Unknown operation {operation!r}; valid: {', '.join(operations)}."
+                         + did_you_mean(str(operation), operations))
+    if len(items) < 2:
+        raise ValueError("Give at least two items to compare.")
+    labels, keys = [], []
+    for item in items:
+        if not isinstance(item, dict) or "label" not in item or "value" not in item:
+            raise ValueError(f"Each item needs a 'label' and a 'value', got {item!r}.")
+        label = str(item["label"]).strip()
+        if label in labels:
+            raise ValueError(f"Label {label!r} appears twice; give each item its own label.")
+        labels.append(label)
+        keys.append(comparable(item["value"]))
+    if len({isinstance(key, (int, float)) for key in keys}) > 1:
+        raise ValueError("Cannot compare dates with numbers; give only numbers or only dates.")
+    descending = operation in ("max", "descending")
+    order = sorted(range(len(keys)), key=lambda i: keys[i], reverse=descending)
+    ranked = [labels[i] for i in order]
+    return ranked[:1] if operation in ("max", "min") else ranked
+
+
+def run_comparator(spec: dict[str, Any], arguments: dict[str, Any]) -> str:
+    """Answers one call of the comparison tool described by the plain dict ``spec``."""
+    operation = arguments.get(spec["operation_param"], "")
+    items = arguments.get(spec["items_param"], [])
+    if not isinstance(items, list):
+        raise ValueError(f"{spec['items_param']!r} must be a list of items, got {items!r}.")
+    result = ", ".join(rank_labels(operation, items))
+    options = {k: v for k, v in arguments.items()
+               if k not in (spec["operation_param"], spec["items_param"])}
+    return finish_reply(f"Result ({operation}): {result}.",
+                        {"operation": operation, "value": result}, options, spec["echo"])
+
+
+def date_difference(operation: str, start: Any, end: Any) -> int:
+    """Returns the whole days or whole years between two ``YYYY-MM-DD`` dates, in either order.
+
+    Example:
+        >>> date_difference("days_between", "2024-03-01", "2024-02-01"), \
+        ...     date_difference("years_between", "1990-06-15", "2024-06-14")
+        (29, 33)
+
+    Raises:
+        ValueError: for an unknown operation or a value that is not such a date.
+    """
+    operations = ("days_between", "years_between")
+    if operation not in operations:
+        raise ValueError(f"Unknown operation {operation!r}; valid: {', '.join(operations)}."
+                         + did_you_mean(str(operation), operations))
+    first, last = sorted((parse_date(start), parse_date(end)))
+    if operation == "days_between":
+        return (last - first).days
+    return last.year - first.year - ((last.month, last.day) < (first.month, first.day))
+
+
+def run_date_calculator(spec: dict[str, Any], arguments: dict[str, Any]) -> str:
+    """Answers one call of the date tool described by the plain dict ``spec``."""
+    names = (spec["operation_param"], spec["start_param"], spec["end_param"])
+    operation, start, end = (arguments.get(name, "") for name in names)
+    result = date_difference(operation, start, end)
+    unit = ("day" if operation == "days_between" else "year") + ("" if result == 1 else "s")
+    options = {k: v for k, v in arguments.items() if k not in names}
+    return finish_reply(f"The result is {result} {unit}.",
+                        {"operation": operation, "value": str(result), "unit": unit}, options,
+                        spec["echo"])
+
+
 def resolve_arguments(context: dict[str, Any], renamed: dict[str, str],
                       arguments: dict[str, Any]) -> dict[str, Any]:
     """Checks and drops the required context arguments, then gives the others the names the
@@ -208,15 +349,18 @@ def _spec(tool: Tool) -> dict[str, Any]:
     impl = tool.impl
     if isinstance(impl, CalculatorImpl):
         return impl.model_dump(exclude={"kind"})
-    if not isinstance(impl, LookupImpl):
-        raise TypeError(f"run_builtin runs lookup and calculator tools, not {impl.kind!r} tools.")
     properties = _impl_properties(tool)
+    echo = [name for name, schema in properties.items()
+            if "enum" in schema or schema.get("type") == "boolean"]
+    if isinstance(impl, (ComparatorImpl, DateCalculatorImpl)):
+        return {**impl.model_dump(exclude={"kind"}), "echo": echo}
+    if not isinstance(impl, LookupImpl):
+        raise TypeError(f"run_builtin runs generated tools ({', '.join(_RUNNERS)}), "
+                        f"not {impl.kind!r} tools.")
     if impl.field_param:
         fields = list(properties.get(impl.field_param, {}).get("enum", []))
     else:
         fields = [impl.field]
-    echo = [name for name, schema in properties.items()
-            if "enum" in schema or schema.get("type") == "boolean"]
     return {"entity": impl.entity, "key_param": impl.key_param, "field_param": impl.field_param,
             "field": impl.field, "fields": fields, "echo": echo, "records": impl.records}
 
@@ -225,7 +369,8 @@ def run_builtin(tool: Tool, arguments: dict[str, Any]) -> str:
     """Runs a generated tool on arguments that already passed its JSON schema.
 
     Args:
-        tool: A tool with a :class:`LookupImpl` or :class:`CalculatorImpl`.
+        tool: A tool with a :class:`LookupImpl`, :class:`CalculatorImpl`, :class:`ComparatorImpl`
+            or :class:`DateCalculatorImpl`.
         arguments: The call's arguments.
 
     Context arguments (:attr:`~toolgym.scenario.Tool.context`) are checked and dropped and
@@ -243,15 +388,18 @@ def run_builtin(tool: Tool, arguments: dict[str, Any]) -> str:
     try:
         if tool.context or tool.arguments_renamed:
             arguments = resolve_arguments(_context(tool), tool.arguments_renamed, arguments)
-        if isinstance(tool.impl, CalculatorImpl):
-            return run_calculator(spec, arguments)
-        return lookup_record(spec, arguments)
+        return _RUNNERS[tool.impl.kind](spec, arguments)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
 
 
 _HELPERS = (did_you_mean, format_number, normalize_key, field_label, option_notes, lookup_record,
-            calculate, run_calculator)
+            calculate, run_calculator, finish_reply, parse_date, comparable, rank_labels,
+            run_comparator, date_difference, run_date_calculator)
+
+_RUNNERS = {"lookup": lookup_record, "calculator": run_calculator, "comparator": run_comparator,
+            "date_calculator": run_date_calculator}
+"""Implementation kind -> the helper that answers its calls."""
 
 
 def render_source(tool: Tool) -> str:
@@ -265,7 +413,7 @@ def render_source(tool: Tool) -> str:
     optional = [name for name in properties if name not in required]
     signature = ", ".join(required + [f"{name}=None" for name in optional])
     pairs = ", ".join(f"({name!r}, {name})" for name in properties)
-    runner = "run_calculator" if isinstance(tool.impl, CalculatorImpl) else "lookup_record"
+    runner = _RUNNERS[tool.impl.kind].__name__
     lines = ["from __future__ import annotations", "", "import difflib", "import json", "", ""]
     lines += [inspect.getsource(helper) + "\n" for helper in _HELPERS]
     renaming = bool(tool.context or tool.arguments_renamed)

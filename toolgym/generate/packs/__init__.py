@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from toolgym.error import InvalidKnob, InvalidPack, did_you_mean
 
-__all__ = ["CORE", "PACK_DIR", "load_bundled", "load_pack_file", "read_pack", "resolve_domains"]
+__all__ = ["CORE", "PACK_DIR", "load_bundled", "load_pack_file", "read_pack", "reserved_params",
+           "resolve_domains"]
 
 PACK_DIR = Path(__file__).parent
 """Folder of the bundled pack files."""
@@ -147,6 +148,9 @@ def _register(label: str, pack: Any, types: dict[str, Any], lists: dict[str, tup
     """
     from toolgym.generate import domains
 
+    for i, type_ in enumerate(pack.entity_types):
+        _check_names(label, i, type_, lists)
+        _check_relations(label, i, type_, types)
     for name, words in pack.word_lists.items():
         if domains.WORD_LISTS.get(name, words) != words:
             raise InvalidPack(_message(label, f"word_lists.{name}", f"word list {name!r} is already "
@@ -155,9 +159,6 @@ def _register(label: str, pack: Any, types: dict[str, Any], lists: dict[str, tup
         if domains.DOMAINS.get(type_.name, type_) != type_:
             raise InvalidPack(_message(label, f"entity_types[{i}].name", f"entity type {type_.name!r} "
                                        f"is already defined by {_SOURCES[type_.name]}; rename it"))
-    for i, type_ in enumerate(pack.entity_types):
-        _check_names(label, i, type_, lists)
-        _check_relations(label, i, type_, types)
     for name, words in pack.word_lists.items():
         _SOURCES.setdefault(name, label)
         domains.WORD_LISTS[name] = words
@@ -187,6 +188,9 @@ def load_bundled() -> tuple[str, ...]:
     packs = {path.stem: read_pack(path, f"packs/{path.name}") for path in files}
     types, lists = _known(packs.values())  # bundled packs may refer to each other
     for stem, pack in packs.items():
+        if stem in types:  # a domains item names a pack or a type, never both
+            raise InvalidPack(f"packs/{stem}.yaml: the pack name {stem!r} is an entity type's name; "
+                              "rename the file.")
         domains.PACKS[stem] = _register(f"packs/{stem}.yaml", pack, types, lists)
     return tuple(name for names in domains.PACKS.values() for name in names)
 
@@ -204,7 +208,21 @@ def load_pack_file(path: str, label: str | None = None) -> tuple[str, ...]:
     """
     label = label or path
     pack = read_pack(Path(path), label)
+    reserved = reserved_params()
+    for i, type_ in enumerate(pack.entity_types):
+        if type_.key_param in reserved:
+            raise InvalidPack(_message(label, f"entity_types[{i}].key_param", f"{type_.key_param!r} "
+                                       "is a parameter the builder adds to tools; choose another name",
+                                       type_.name))
     return _register(label, pack, *_known([pack]))
+
+
+def reserved_params() -> frozenset[str]:
+    """Parameter names the builder adds to lookup tools, which no key parameter may take."""
+    from toolgym.generate.integration import FIELD_PARAM
+    from toolgym.generate.scaling import OPTIONAL_PARAMS
+
+    return frozenset([FIELD_PARAM, *(name for name, _, _ in OPTIONAL_PARAMS)])
 
 
 def _is_path(item: str) -> bool:
