@@ -9,6 +9,7 @@ any process.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -23,6 +24,7 @@ from toolgym.generate.documents import draft
 from toolgym.generate.domains import DOMAIN_NAMES
 from toolgym.generate.integration import integrate
 from toolgym.generate.noise import add_noise, check_noise
+from toolgym.generate.packs import resolve_domains
 from toolgym.generate.paraphrase import check_spec, paraphrase_scenario
 from toolgym.generate.scaling import (
     CONTEXT_PARAMS,
@@ -32,6 +34,7 @@ from toolgym.generate.scaling import (
     generalize_functions,
     max_optional_params,
 )
+from toolgym.generate.styles import DOC_STYLES, vary_documents
 from toolgym.generate.world import World, words
 from toolgym.prompts import opening_messages
 from toolgym.scenario import SHAPES, Scenario
@@ -70,6 +73,17 @@ def _check_names(name: str, value: Any, valid: tuple[str, ...]) -> tuple[str, ..
     return tuple(dict.fromkeys(items))
 
 
+def _check_domains(value: Any) -> tuple[str, ...]:
+    """Validates the ``domains`` knob: names and paths, as strings (paths stay as given)."""
+    items = (value,) if isinstance(value, str | os.PathLike) else tuple(value)
+    if not items or not all(isinstance(item, str | os.PathLike) for item in items):
+        raise InvalidKnob(f"domains must name at least one entity type, bundled pack or pack file "
+                          f"(strings or paths), got {value!r}.")
+    items = tuple(dict.fromkeys(os.fspath(item) for item in items))
+    resolve_domains(items)  # raises at once for an unknown name or a bad pack
+    return items
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     """Knobs of the procedural environment builder.
@@ -91,13 +105,16 @@ class GenerateConfig:
     merge_prob: float = _knob("Probability that same-entity tools merge into one general tool.", 0.5)
     optional_params: int = _knob("Optional parameters added to every tool.", 3)
     rich_types: bool = _knob("Allow enum, boolean, number, array and object parameters.", True)
-    domains: tuple[str, ...] | None = _knob("Entity types to use (None: all).", None)
+    domains: tuple[str, ...] | None = _knob(
+        "Entity types to use (None: every bundled type): entity type names, bundled pack names "
+        "(core: the nine original types, music, medicine ...) or paths of pack files (.yaml).", None)
+    doc_style: str = _knob("Tool names and descriptions: varied (styles and synonyms drawn per "
+                           "scenario) or plain (get_<entity>_<attr>, one description).", "varied")
     required_params: float = _knob(
         "Required context parameters per lookup tool (0 to 5): the integer part on every one, one "
         "more with the fraction as probability (FTRL's test set: 0.5 with optional_params=6).", 0.0)
     noise: str = _knob("Noise in tool and parameter names, RoTBench's levels: clean, slight, "
                        "medium, heavy or union.", "clean")
-
     difficulty: int | None = _knob(
         "Preset of the other knobs, 1 (one-hop clean toy tasks) to 5 (paper scale); a knob given "
         "explicitly wins (see toolgym.generate.difficulty). " + difficulty_summary(), None)
@@ -138,7 +155,10 @@ class GenerateConfig:
             raise InvalidKnob(f"merge_prob must be a probability from 0 to 1, got {self.merge_prob!r}.")
         set_(self, "merge_prob", float(self.merge_prob))
         if self.domains is not None:
-            set_(self, "domains", _check_names("domains", self.domains, DOMAIN_NAMES))
+            set_(self, "domains", _check_domains(self.domains))
+        if self.doc_style not in DOC_STYLES:
+            raise InvalidKnob(f"doc_style must be one of {', '.join(DOC_STYLES)}, got "
+                              f"{self.doc_style!r}.{did_you_mean(self.doc_style, DOC_STYLES)}")
         set_(self, "required_params", _check_rate("required_params", self.required_params,
                                                   len(CONTEXT_PARAMS)))
         set_(self, "noise", check_noise(self.noise))
@@ -170,7 +190,7 @@ class GenerateConfig:
     @property
     def types(self) -> tuple[str, ...]:
         """The entity types in use."""
-        return self.domains or DOMAIN_NAMES
+        return DOMAIN_NAMES if self.domains is None else resolve_domains(self.domains)
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the knobs as JSON-serializable values."""
@@ -223,6 +243,8 @@ def _attempt(rng: np.random.Generator, config: GenerateConfig, scenario_id: str)
     specs = integrate(draft(decomposition), config.merge_prob, rand)
     specs = generalize_functions(specs, config.merge_prob / 2, rand)
     distractors = add_distractors(specs, config.distractors, config.types, rand)
+    if config.doc_style == "varied":
+        vary_documents(specs + distractors, rand)
     for spec in specs + distractors:
         expand_parameters(spec, config.optional_params, config.rich_types, rand)
     tools, subtasks = deploy(world, decomposition, specs, distractors, rand)
