@@ -91,3 +91,10 @@ def test_the_table_documents_every_level_and_knob():
     for knob in DIFFICULTY_LEVELS[5]:
         assert f"`{knob}`" in table
     assert table.splitlines()[0] == "| knob | " + " | ".join(map(str, LEVELS)) + " |"
+
+
+def test_the_readme_shows_the_table_as_the_code_has_it():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert difficulty_table() in readme
