@@ -37,7 +37,8 @@ def oracle_turns(scenario: Scenario) -> list[str]:
     """The gold assistant turns of a scenario.
 
     Generated scenarios: one turn per dependency level (independent calls together), then the
-    answer. Stateful tasks: the gold actions one per turn (FTRL plays one call a turn), the required
+    answer. Stateful tasks: the questions of ``meta["questions"]`` first (generated worlds ask
+    for the facts the user holds), then the gold actions one per turn (FTRL plays one call a turn), the required
     outputs said with the last of them (FTRL's rule reads outputs only in messages with tool calls),
     then a closing reply, which the simulated user answers. RoTBench items: the first gold reply. ToolHop rows: their gold calls one per turn (``meta["gold_calls"]``,
     skipped when the scenario offers no tools), then the answer.
@@ -65,7 +66,8 @@ def _stateful_turns(scenario: Scenario) -> list[str]:
     outputs = "; ".join(scenario.task.outputs)
     calls = list(scenario.task.actions)
     turns = [format_calls([call], content=outputs if i == len(calls) - 1 else "") for i, call in enumerate(calls)]
-    return turns + [f"Done. {outputs}" if outputs else "Done."]
+    questions = [str(q) for q in scenario.meta.get("questions") or ()]  # generated worlds: ask the user first
+    return questions + turns + [f"Done. {outputs}" if outputs else "Done."]
 
 
 def _toolhop_turns(scenario: Scenario) -> list[str]:

@@ -203,14 +203,31 @@ class SubTask(_Model):
 
 
 class StatefulTask(_Model):
-    """A task whose tools change a database; scored by the hash of the final data."""
+    """A task whose tools change a database; scored by the hash of the final data.
 
-    domain: str
-    """Path of the domain directory (``tools.json``, ``codes.json``, data files, ``wiki.md``)."""
+    The data lives in a domain directory (FTRL's stateful rows) or inline (generated worlds,
+    :mod:`toolgym.generate.stateful`: ``data`` and ``target_hash``; the code is the scenario's tools').
+    """
+
+    domain: str = ""
+    """Path of the domain directory (``tools.json``, ``codes.json``, data files, ``wiki.md``);
+    empty when the data is inline."""
     actions: tuple[ToolCall, ...]
     """Gold actions; replaying them on fresh data gives the target state."""
     outputs: tuple[str, ...] = ()
     """Strings the agent must say."""
+    data: dict[str, Any] | None = None
+    """The initial data inline, ``{table: content}`` (generated worlds); None: the domain's files."""
+    target_hash: str | None = None
+    """The hash of the data after the gold actions, when the builder computed it (inline data)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StatefulTask:
+        if bool(self.domain) == (self.data is not None):
+            raise ValueError("a stateful task needs either domain (a directory) or inline data, not both")
+        if self.data is not None and self.target_hash is None:
+            raise ValueError("a stateful task with inline data needs target_hash (the gold state's hash)")
+        return self
 
 
 class ReplyGrading(_Model):

@@ -16,6 +16,12 @@ replaying the gold actions on a fresh copy, and every required output was said (
 under ``match="ftrl"`` only in assistant messages with tool calls, as FTRL's evaluation reads
 them); else 0. The gold actions replay in a :class:`~toolgym.tools.sandbox.SandboxRuntime`, as the
 codes are untrusted. An episode is a conversation with a simulated user (:mod:`toolgym.users`).
+Generated worlds (:mod:`toolgym.generate.stateful`) carry their data inline and the gold hash
+their builder computed (``StatefulTask.data``, ``target_hash``).
+
+The hash is :func:`toolgym.state_hash.state_hash`; :func:`passes` computes it with a
+:class:`~toolgym.state_hash.StateHasher` of the task's initial data, which serializes again only
+the records that changed.
 
 Domains and gold hashes are cached by the content of the domain directory (its
 :func:`domain_fingerprint`), so a domain whose files change on disk is read and replayed anew.
@@ -28,6 +34,7 @@ import functools
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +54,7 @@ from toolgym.rows import (
     source_tools,
 )
 from toolgym.scenario import Scenario, StatefulTask, ToolCall
+from toolgym.state_hash import StateHasher, state_hash
 
 __all__ = [
     "STATEFUL_KEYS",
@@ -142,27 +150,61 @@ def load_domain(path: str | Path) -> Domain:
 
 
 def fresh_state(task: StatefulTask) -> dict[str, Any]:
-    """The domain's data as a new dict, read from its files: ``{file stem: content}``."""
+    """The task's initial data as a new dict: inline, or read from the domain's files
+    (``{file stem: content}``)."""
+    if task.data is not None:
+        return json.loads(_inline_memo(task)["json"])
     return {path.stem: _read_json(path) for path in load_domain(task.domain).data_files}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return repr(value)
+_INLINE: dict[int, dict[str, Any]] = {}
+"""id(task) -> memo of an inline task (its data's JSON, its StateHasher), dropped with the task."""
 
 
-def state_hash(state: Mapping[str, Any] | None) -> str:
-    """The canonical hash of a data dict: sha256 of its JSON with sorted keys and no spaces."""
-    text = json.dumps(state, sort_keys=True, separators=(",", ":"), default=_jsonable)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _inline_memo(task: StatefulTask) -> dict[str, Any]:
+    memo = _INLINE.get(id(task))
+    if memo is None:
+        memo = _INLINE[id(task)] = {"json": json.dumps(task.data)}
+        weakref.finalize(task, _INLINE.pop, id(task), None)
+    return memo
 
 
-def replay(task: StatefulTask, calls: Sequence[ToolCall], **sandbox: Any) -> dict[str, Any]:
-    """Runs ``calls`` on a fresh copy of the task's data in a sandbox; returns the final data."""
+
+
+def _hasher(task: StatefulTask) -> StateHasher:
+    """The :class:`StateHasher` of a task's initial data (one per domain content, or inline task)."""
+    if task.data is not None:
+        memo = _inline_memo(task)
+        if "hasher" not in memo:
+            memo["hasher"] = StateHasher(task.data)
+        return memo["hasher"]
+    domain = load_domain(task.domain)
+    return _domain_hasher(str(domain.path), domain.fingerprint)
+
+
+@functools.lru_cache(maxsize=16)
+def _domain_hasher(path: str, fingerprint: str) -> StateHasher:
+    # ``fingerprint`` is only part of the cache key: a changed domain is read anew.
+    return StateHasher({p.stem: _read_json(p) for p in load_domain(path).data_files})
+
+
+def replay(task: StatefulTask, calls: Sequence[ToolCall], *, codes: Mapping[str, str] | None = None,
+           **sandbox: Any) -> dict[str, Any]:
+    """Runs ``calls`` on a fresh copy of the task's data in a sandbox; returns the final data.
+
+    Args:
+        task: The task (its data: inline or the domain directory's files).
+        calls: The calls to run, in order.
+        codes: Tool name -> source (default: the domain directory's ``codes.json``; a task with
+            inline data needs them: its scenario's tools).
+        **sandbox: Options of :class:`~toolgym.tools.sandbox.SandboxRuntime`.
+    """
     from toolgym.tools.sandbox import SandboxRuntime
 
-    codes = dict(load_domain(task.domain).codes)
+    if codes is None and task.data is not None:
+        raise InvalidScenario("A task with inline data keeps its code in its scenario's tools: "
+                              "replay(task, calls, codes={tool.name: tool.impl.code for tool in scenario.tools}).")
+    codes = dict(codes if codes is not None else load_domain(task.domain).codes)
     runtime = SandboxRuntime(codes, **sandbox)
     try:
         runtime.reset(codes, state=fresh_state(task))
@@ -181,7 +223,10 @@ def _gold_hash(task_json: str, fingerprint: str) -> str:
 
 
 def gold_hash(task: StatefulTask) -> str:
-    """The hash of the data after the gold actions (computed once per task and domain content)."""
+    """The hash of the data after the gold actions: the builder's ``target_hash`` for inline data,
+    else replayed once per task and domain content."""
+    if task.target_hash is not None:
+        return task.target_hash
     return _gold_hash(task.model_dump_json(), load_domain(task.domain).fingerprint)
 
 
@@ -227,7 +272,7 @@ def passes(
         match: ``"strict"`` or ``"ftrl"`` (which messages count for the outputs).
     """
     state = fresh_state(task) if final_state is None else final_state
-    return state_hash(state) == gold_hash(task) and outputs_said(task.outputs, messages, match)
+    return _hasher(task).hexdigest(state) == gold_hash(task) and outputs_said(task.outputs, messages, match)
 
 
 def is_stateful_row(row: Mapping[str, Any]) -> bool:

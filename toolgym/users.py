@@ -5,8 +5,9 @@ A stateful task (tau-bench) is a conversation: the agent serves a user who knows
 simulator is anything with ``reply(instruction, dialogue) -> str``; plug one into any env with
 ``gym.make(..., user=...)``. :func:`make_user` builds one from a spec:
 
-* ``scripted`` (the default; no model): states the instruction, then answers :data:`STOP` to the
-  agent's first reply, so an episode ends at the first reply without a tool call.
+* ``scripted`` (the default; no model): states the instruction (its request, when it lists
+  facts), answers questions from the facts it knows (:func:`split_facts`) and says it does not
+  know the rest, and answers :data:`STOP` to the first reply that asks nothing.
 * ``openai:MODEL``: a chat model behind an OpenAI-compatible server, prompted with FTRL's user
   prompt (tau-bench's, verbatim: :func:`user_system_prompt`), temperature 0, 512 new tokens, as
   FTRL ran gpt-4o-2024-08-06.
@@ -25,6 +26,7 @@ episode's side of the user for the env.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -37,6 +39,7 @@ __all__ = [
     "STOP",
     "TRANSFER_TOOLS",
     "USERS",
+    "FACTS_HEADING",
     "CallableUser",
     "Dialogue",
     "HFUser",
@@ -45,6 +48,7 @@ __all__ = [
     "UserSimulator",
     "make_user",
     "resolve_user",
+    "split_facts",
     "user_messages",
     "user_system_prompt",
 ]
@@ -108,20 +112,63 @@ class UserSimulator(Protocol):
         ...
 
 
-class ScriptedUser:
-    """The offline user: states the instruction, then says :data:`STOP` to the agent's first reply.
+FACTS_HEADING = "Facts you know:"
+"""The line that opens an instruction's facts, one ``- label: value`` line each (generated worlds)."""
+
+
+def split_facts(instruction: str) -> tuple[str, list[tuple[str, str]]]:
+    r"""The request of an instruction and its facts (the ``- label: value`` lines after
+    :data:`FACTS_HEADING`; none when it has no such heading).
 
     Example:
-        >>> user = ScriptedUser()
-        >>> user.reply("Cancel #W1.", [{"role": "assistant", "content": GREETING}])
-        'Cancel #W1.'
-        >>> user.reply("Cancel #W1.", [{"role": "assistant", "content": GREETING},
-        ...     {"role": "user", "content": "Cancel #W1."}, {"role": "assistant", "content": "Done."}])
+        >>> split_facts("Cancel order W1.\nFacts you know:\n- email: a@b.com")
+        ('Cancel order W1.', [('email', 'a@b.com')])
+    """
+    request, heading, rest = instruction.partition(FACTS_HEADING)
+    if not heading:
+        return instruction, []
+    facts = []
+    for line in rest.splitlines():
+        label, sep, value = line.strip().lstrip("-").partition(":")
+        if sep and label.strip():
+            facts.append((label.strip(), value.strip()))
+    return request.strip(), facts
+
+
+class ScriptedUser:
+    r"""The offline user, rule-based: states its request, answers questions from its facts, and
+    says :data:`STOP` to the first reply that asks nothing.
+
+    The request is the instruction up to :data:`FACTS_HEADING` (the whole instruction when it has
+    none). A reply with a question mark is a question: the user answers with every fact whose
+    label's words all occur in the reply ("My email is ..."), and says it does not know when none
+    does. Any other reply ends the conversation.
+
+    Example:
+        >>> user, goal = ScriptedUser(), "Cancel W1.\nFacts you know:\n- email: a@b.com"
+        >>> said = [{"role": "assistant", "content": GREETING}]
+        >>> user.reply(goal, said)
+        'Cancel W1.'
+        >>> said += [{"role": "user", "content": "Cancel W1."}, {"role": "assistant", "content": "Your email?"}]
+        >>> user.reply(goal, said)
+        'My email is a@b.com.'
+        >>> user.reply(goal, said[:-1] + [{"role": "assistant", "content": "Your zip code?"}])
+        "Sorry, I don't know that."
+        >>> user.reply(goal, said[:-1] + [{"role": "assistant", "content": "Done."}])
         '###STOP###'
     """
 
     def reply(self, instruction: str, dialogue: Sequence[Mapping[str, Any]]) -> str:
-        return STOP if any(m.get("role") == "user" for m in dialogue) else instruction
+        request, facts = split_facts(instruction)
+        if not any(m.get("role") == "user" for m in dialogue):
+            return request
+        asked = str(dialogue[-1].get("content") or "") if dialogue[-1].get("role") == "assistant" else ""
+        if "?" not in asked:
+            return STOP
+        words = set(re.findall(r"[a-z0-9]+", asked.lower()))
+        known = [f"My {label} is {value}." for label, value in facts
+                 if set(re.findall(r"[a-z0-9]+", label.lower())) <= words]
+        return " ".join(known) if known else "Sorry, I don't know that."
 
 
 class CallableUser:

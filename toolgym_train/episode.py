@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolgym_train.config import ToolGymTrainConfig
+from toolgym_train.evaluate import episode_score
 from toolgym_train.rollout import rollout
 from toolgym_train.step import peft_config, rl_args
 
@@ -75,7 +76,7 @@ class EpisodeRollout:
         self.history.append(
             {
                 "rollout_reward": sum(ep.episode_reward for ep in episodes) / len(episodes),
-                "rollout_solve_f1": sum(float(ep.record["solve_f1"]) for ep in episodes) / len(episodes),
+                "rollout_solve_f1": sum(episode_score(ep.record) for ep in episodes) / len(episodes),
             }
         )
         return {
@@ -84,7 +85,7 @@ class EpisodeRollout:
             "logprobs": None,
             "env_mask": [ep.env_mask for ep in episodes],
             "episode_reward": [ep.episode_reward for ep in episodes],
-            "solve_f1": [float(ep.record["solve_f1"]) for ep in episodes],
+            "solve_f1": [episode_score(ep.record) for ep in episodes],
         }
 
 

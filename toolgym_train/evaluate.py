@@ -17,6 +17,20 @@ from typing import Any
 from toolgym.evaluate import EvalReport
 from toolgym_train.config import ToolGymTrainConfig
 
+
+def episode_score(record: Mapping[str, Any]) -> float:
+    """The headline score of one episode (or of a summary's ``overall``): Solve-F1, or for a
+    stateful task, which has no sub-answers, its pass rate (tau-bench's pass^1).
+
+    Example:
+        >>> episode_score({"solve_f1": 0.5}), episode_score({"solve_f1": None, "passed": True})
+        (0.5, 1.0)
+    """
+    if record.get("solve_f1") is not None:
+        return float(record["solve_f1"])
+    passed = record.get("passed", record.get("pass_rate"))
+    return float(passed or 0.0)
+
 __all__ = ["evaluate", "paired_gain", "plot_report", "write_report"]
 
 

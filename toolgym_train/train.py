@@ -9,7 +9,7 @@ from typing import Any
 
 from toolgym.evaluate import EvalReport, summarize
 from toolgym_train.config import ToolGymTrainConfig
-from toolgym_train.evaluate import evaluate, paired_gain, write_report
+from toolgym_train.evaluate import episode_score, evaluate, paired_gain, write_report
 from toolgym_train.generation import check_backends, make_generator
 from toolgym_train.rollout import Episode, rollout
 
@@ -72,7 +72,7 @@ def rollout_stats(episodes: list[Episode]) -> dict[str, float]:
     summary = summarize([ep.record for ep in episodes])
     return {
         "reward": sum(ep.episode_reward for ep in episodes) / len(episodes),
-        "solve_f1": float(summary["solve_f1"] or 0.0),
+        "solve_f1": episode_score(summary),
         "answer_accuracy": float(summary["answer_accuracy"] or 0.0),
     }
 
@@ -158,7 +158,7 @@ def _held_out_point(report: EvalReport | None, iteration: int) -> list[dict[str,
     if report is None:
         return []
     overall = report.overall
-    return [{"iteration": iteration, "solve_f1": overall["solve_f1"], "answer_accuracy": overall["answer_accuracy"]}]
+    return [{"iteration": iteration, "solve_f1": episode_score(overall), "answer_accuracy": overall["answer_accuracy"]}]
 
 
 def _save(model: Any, tokenizer: Any, path: Path) -> None:
@@ -193,11 +193,11 @@ def _eval(
     if not config.eval_episodes:
         return None
     report = evaluate(model, tokenizer, config)
-    per_episode[stage] = [float(e["solve_f1"]) for e in report.episodes]
+    per_episode[stage] = [episode_score(e) for e in report.episodes]
     overall = report.overall
     print(
-        f"[toolgym-train] {stage}: held-out Solve-F1 {overall['solve_f1']:.3f}, "
-        f"answer accuracy {overall['answer_accuracy']:.3f}",
+        f"[toolgym-train] {stage}: held-out Solve-F1 (pass^1 on stateful tasks) {episode_score(overall):.3f}, "
+        f"answer accuracy {overall['answer_accuracy'] or 0.0:.3f}",
         flush=True,
     )
     if config.eval_fault_rate and faults is not None:
@@ -212,6 +212,6 @@ def _fault_slice(model: Any, tokenizer: Any, config: ToolGymTrainConfig, stage: 
     point = {key: overall.get(key) for key in ("solve_f1", "answer_accuracy", "faulted_episodes", "recovery_rate")}
     rate = "-" if point["recovery_rate"] is None else f"{point['recovery_rate']:.3f}"
     print(f"[toolgym-train] {stage} with fault_rate {config.eval_fault_rate}: held-out Solve-F1 "
-          f"{overall['solve_f1']:.3f}, recovery rate {rate} of {point['faulted_episodes'] or 0} "
+          f"{episode_score(overall):.3f}, recovery rate {rate} of {point['faulted_episodes'] or 0} "
           "faulted episodes", flush=True)
     return point

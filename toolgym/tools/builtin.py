@@ -276,9 +276,10 @@ def date_difference(operation: str, start: Any, end: Any) -> int:
     """Returns the whole days or whole years between two ``YYYY-MM-DD`` dates, in either order.
 
     Example:
-        >>> date_difference("days_between", "2024-03-01", "2024-02-01"), \
-        ...     date_difference("years_between", "1990-06-15", "2024-06-14")
-        (29, 33)
+        >>> date_difference("days_between", "2024-03-01", "2024-02-01")
+        29
+        >>> date_difference("years_between", "1990-06-15", "2024-06-14")
+        33
 
     Raises:
         ValueError: for an unknown operation or a value that is not such a date.
