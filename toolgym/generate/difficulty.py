@@ -21,23 +21,30 @@ from toolgym.error import InvalidKnob
 __all__ = ["DIFFICULTY_LEVELS", "difficulty_knobs", "difficulty_summary", "difficulty_table"]
 
 _ALL_SHAPES = ("single_hop", "parallel_single_hop", "multi_hop", "parallel_multi_hop")
+_SIMPLE_KINDS = ("sum", "difference")
 
 DIFFICULTY_LEVELS: MappingProxyType[int, MappingProxyType[str, Any]] = MappingProxyType({
     level: MappingProxyType(knobs) for level, knobs in {
         1: {"shapes": ("single_hop",), "min_hops": 2, "max_hops": 2, "max_parallel": 2, "distractors": 0,
-            "merge_prob": 0.0, "optional_params": 0, "rich_types": False, "required_params": 0.0, "noise": "clean"},
+            "merge_prob": 0.0, "optional_params": 0, "rich_types": False, "required_params": 0.0, "noise": "clean",
+            "question_kinds": _SIMPLE_KINDS, "doc_style": "plain", "domains": ("core",)},
         2: {"shapes": ("single_hop", "parallel_single_hop"), "min_hops": 2, "max_hops": 2, "max_parallel": 2,
             "distractors": 2, "merge_prob": 0.25, "optional_params": 1, "rich_types": False, "required_params": 0.0,
-            "noise": "clean"},
+            "noise": "clean", "question_kinds": _SIMPLE_KINDS, "doc_style": "plain", "domains": ("core",)},
         3: {"shapes": _ALL_SHAPES, "min_hops": 2, "max_hops": 3, "max_parallel": 3, "distractors": 4,
-            "merge_prob": 0.5, "optional_params": 3, "rich_types": True, "required_params": 0.0, "noise": "clean"},
+            "merge_prob": 0.5, "optional_params": 3, "rich_types": True, "required_params": 0.0, "noise": "clean",
+            "doc_style": "varied", "domains": None},
         4: {"shapes": _ALL_SHAPES, "min_hops": 2, "max_hops": 4, "max_parallel": 3, "distractors": 6,
-            "merge_prob": 0.5, "optional_params": 4, "rich_types": True, "required_params": 0.25, "noise": "slight"},
+            "merge_prob": 0.5, "optional_params": 4, "rich_types": True, "required_params": 0.25, "noise": "slight",
+            "doc_style": "varied", "domains": None},
         5: {"shapes": _ALL_SHAPES, "min_hops": 3, "max_hops": 5, "max_parallel": 2, "distractors": 7,
-            "merge_prob": 0.5, "optional_params": 6, "rich_types": True, "required_params": 0.5, "noise": "union"},
+            "merge_prob": 0.5, "optional_params": 6, "rich_types": True, "required_params": 0.5, "noise": "union",
+            "doc_style": "varied", "domains": None},
     }.items()
 })
-"""Level -> the knobs it presets (read-only). Level 3 is the builder's defaults."""
+"""Level -> the knobs it presets (read-only). Level 3 is the builder's defaults; levels 1-2 use the
+nine core entity types, plain tool documents and sums and differences only, levels 3-5 every
+bundled type, varied documents and (by default) every question kind."""
 
 
 def difficulty_knobs(level: Any) -> dict[str, Any]:
@@ -57,6 +64,8 @@ def difficulty_knobs(level: Any) -> dict[str, Any]:
 
 
 def _value(value: Any) -> str:
+    if value is None:
+        return "all"
     if isinstance(value, tuple):
         return "all" if value == _ALL_SHAPES else ", ".join(map(str, value))
     return str(value)
@@ -73,7 +82,7 @@ def difficulty_table() -> str:
     knobs = list(dict.fromkeys(k for level in levels for k in DIFFICULTY_LEVELS[level]))
     lines = ["| knob | " + " | ".join(map(str, levels)) + " |", "|---|" + "---|" * len(levels)]
     for knob in knobs:
-        cells = [_value(DIFFICULTY_LEVELS[level][knob]) if knob in DIFFICULTY_LEVELS[level] else "(default)"
+        cells = [_value(DIFFICULTY_LEVELS[level][knob]) if knob in DIFFICULTY_LEVELS[level] else "all (default)"
                  for level in levels]
         lines.append(f"| `{knob}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
