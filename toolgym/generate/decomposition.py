@@ -61,11 +61,13 @@ _LIST_HINT = " Answer in the order asked, separated by commas."
 _SCALES: tuple[tuple[frozenset[str], tuple[str, str, str, str]], ...] = (
     (frozenset({"year", "date", "born", "founded", "released", "opened"}),
      ("earlier", "later", "earliest", "latest")),
-    (frozenset({"elevation", "altitude", "height", "price", "revenue", "office", "temperature"}),
+    (frozenset({"elevation", "altitude", "height", "price", "revenue", "office", "temperature",
+                "cost", "assets", "endowment", "bill"}),
      ("lower", "higher", "lowest", "highest")),
     (frozenset({"length", "distance", "runtime", "duration"}),
      ("shorter", "longer", "shortest", "longest")),
     (frozenset({"weight", "mass"}), ("lighter", "heavier", "lightest", "heaviest")),
+    (frozenset({"speed"}), ("slower", "faster", "slowest", "fastest")),
 )
 """Words of attribute names -> (smaller, larger, smallest, largest) in the words of that scale."""
 _PLAIN_SCALE = ("smaller", "larger", "smallest", "largest")
@@ -75,7 +77,8 @@ _UNITS: dict[str, tuple[str, int]] = {
     "centimeters": ("millimeters", 10), "kilograms": ("grams", 1000), "grams": ("milligrams", 1000),
     "tonnes": ("kilograms", 1000), "hours": ("minutes", 60), "minutes": ("seconds", 60),
     "liters": ("milliliters", 1000), "square kilometers": ("hectares", 100),
-    "million USD": ("USD", 1_000_000), "USD": ("cents", 100),
+    "million USD": ("USD", 1_000_000), "USD": ("cents", 100), "days": ("hours", 24),
+    "milligrams": ("micrograms", 1000), "kilocalories": ("calories", 1000),
 }
 """Unit of records -> (smaller unit a question may ask for, factor); factors keep answers exact."""
 _UNIT_SUFFIXES = {"km": "kilometers", "m": "meters", "cm": "centimeters", "kg": "kilograms",
