@@ -41,7 +41,9 @@ Rules, checked on load (an error names the file and the field, e.g. ``packs/musi
 entity_types[2].attributes[0].questions: at least 3 phrasings needed, got 2``):
 
 - ``questions``: at least 3, each with the one slot ``{x}`` (the subject), a ``?``, not starting
-  with ``{x}``; ``nouns`` (at least 1) and name-free ``docs`` (at least 1) likewise.
+  with ``{x}``; ``nouns``: at least 1, each with the one slot ``{x}``; ``docs``: at least 1, plain
+  text without slots.
+- ``key_param`` is not a parameter the builder adds to tools (``format``, ``date``, ``field`` ...).
 - ``entity`` attributes need a ``target`` that some loaded pack defines; an ``inverse`` must be
   an ``entity`` attribute of the target that points back; ``enum`` needs ``choices``; numbers and
   dates need ``low <= high`` (whole years for dates).
