@@ -16,7 +16,8 @@ import toolgym  # noqa: F401  (registers the env ids)
 from toolgym.error import InvalidKnob, InvalidPack
 from toolgym.generate import GenerateConfig, generate_suite
 from toolgym.generate.domains import DOMAIN_NAMES, DOMAINS, PACKS, areas
-from toolgym.generate.packs import reserved_params, resolve_domains
+from toolgym.generate.packs import resolve_domains
+from toolgym.generate.scaling import reserved_params
 from toolgym.oracle import OracleAgent
 
 ORIGINAL_TYPES = ("person", "city", "country", "company", "product", "film", "book", "team", "event")

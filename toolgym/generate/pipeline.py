@@ -33,6 +33,7 @@ from toolgym.generate.scaling import (
     expand_parameters,
     generalize_functions,
     max_optional_params,
+    reserved_params,
 )
 from toolgym.generate.styles import DOC_STYLES, vary_documents
 from toolgym.generate.world import World, words
@@ -80,7 +81,7 @@ def _check_domains(value: Any) -> tuple[str, ...]:
         raise InvalidKnob(f"domains must name at least one entity type, bundled pack or pack file "
                           f"(strings or paths), got {value!r}.")
     items = tuple(dict.fromkeys(os.fspath(item) for item in items))
-    resolve_domains(items)  # raises at once for an unknown name or a bad pack
+    resolve_domains(items, reserved_params())  # raises at once for an unknown name or a bad pack
     return items
 
 
@@ -190,7 +191,7 @@ class GenerateConfig:
     @property
     def types(self) -> tuple[str, ...]:
         """The entity types in use."""
-        return DOMAIN_NAMES if self.domains is None else resolve_domains(self.domains)
+        return DOMAIN_NAMES if self.domains is None else resolve_domains(self.domains, reserved_params())
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the knobs as JSON-serializable values."""

@@ -23,11 +23,11 @@ from typing import Any
 
 from toolgym.generate.documents import CALCULATOR, ToolSpec, lookup_spec
 from toolgym.generate.domains import DOMAINS
-from toolgym.generate.integration import generalize
+from toolgym.generate.integration import FIELD_PARAM, generalize
 from toolgym.scenario import LookupImpl, Scalar, SubTask, Tool, ToolCall
 
 __all__ = ["CONTEXT_PARAMS", "OPTIONAL_PARAMS", "add_context_params", "add_distractors",
-           "expand_parameters", "generalize_functions", "max_optional_params"]
+           "expand_parameters", "generalize_functions", "max_optional_params", "reserved_params"]
 
 OPTIONAL_PARAMS: tuple[tuple[str, dict[str, Any], bool], ...] = (
     ("format", {"type": "string", "enum": ["text", "json"], "default": "text",
@@ -59,6 +59,11 @@ OPTIONAL_PARAMS: tuple[tuple[str, dict[str, Any], bool], ...] = (
 
 _PRECISION = {"type": "integer", "minimum": 0, "maximum": 10, "default": 2,
               "description": "Decimal places of the result."}
+
+
+def reserved_params() -> frozenset[str]:
+    """Parameter names the builder adds to lookup tools, which no key parameter of a pack may take."""
+    return frozenset([FIELD_PARAM, *(name for name, _, _ in OPTIONAL_PARAMS)])
 
 
 def max_optional_params(rich_types: bool) -> int:

@@ -1,6 +1,7 @@
 """The bundled domain packs (the YAML files beside this module) and the loader of pack files.
 
-:func:`load_bundled` fills the registry of :mod:`toolgym.generate.domains` at its import:
+:func:`load_bundled` fills the registry here (:data:`DOMAINS`, :data:`PACKS`, :data:`WORD_LISTS`,
+re-exported by :mod:`toolgym.generate.domains`, whose import loads them):
 ``core.yaml`` first (the nine original entity types), then the other packs by file name.
 :func:`resolve_domains` turns the ``domains`` knob (entity type names, bundled pack names, paths
 of user packs) into entity type names, loading and checking each user pack once per process.
@@ -18,9 +19,21 @@ import yaml
 from pydantic import ValidationError
 
 from toolgym.error import InvalidKnob, InvalidPack, did_you_mean
+from toolgym.generate.pack_schema import EntityType, Pack
 
-__all__ = ["CORE", "PACK_DIR", "load_bundled", "load_pack_file", "read_pack", "reserved_params",
-           "resolve_domains"]
+__all__ = ["CORE", "DOMAINS", "PACKS", "PACK_DIR", "WORD_LISTS", "load_bundled", "load_pack_file",
+           "read_pack", "resolve_domains"]
+
+# The registry (re-exported by toolgym.generate.domains): the bundled packs fill it at import of
+# that module, user packs when the domains knob names them.
+DOMAINS: dict[str, EntityType] = {}
+"""Entity type name -> definition, bundled types first in a fixed order, then user types."""
+
+PACKS: dict[str, tuple[str, ...]] = {}
+"""Bundled pack name (``core``, ``music`` ...) -> the names of its entity types."""
+
+WORD_LISTS: dict[str, tuple[str, ...]] = {}
+"""Slot name -> words, for name patterns: Faker's lists and those of the loaded packs."""
 
 PACK_DIR = Path(__file__).parent
 """Folder of the bundled pack files."""
@@ -86,7 +99,6 @@ def read_pack(path: Path, label: str) -> Any:
     Raises:
         InvalidPack: naming ``label`` and the bad field.
     """
-    from toolgym.generate.domains import Pack
 
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
@@ -146,44 +158,44 @@ def _register(label: str, pack: Any, types: dict[str, Any], lists: dict[str, tup
         types: Every entity type its relations may target (the registry's and the pack's own).
         lists: Every word list its name patterns may use.
     """
-    from toolgym.generate import domains
 
     for i, type_ in enumerate(pack.entity_types):
         _check_names(label, i, type_, lists)
         _check_relations(label, i, type_, types)
     for name, words in pack.word_lists.items():
-        if domains.WORD_LISTS.get(name, words) != words:
+        if WORD_LISTS.get(name, words) != words:
             raise InvalidPack(_message(label, f"word_lists.{name}", f"word list {name!r} is already "
                                        f"defined by {_SOURCES.get(name, 'Faker')}; rename it"))
     for i, type_ in enumerate(pack.entity_types):
-        if domains.DOMAINS.get(type_.name, type_) != type_:
+        if DOMAINS.get(type_.name, type_) != type_:
             raise InvalidPack(_message(label, f"entity_types[{i}].name", f"entity type {type_.name!r} "
                                        f"is already defined by {_SOURCES[type_.name]}; rename it"))
     for name, words in pack.word_lists.items():
         _SOURCES.setdefault(name, label)
-        domains.WORD_LISTS[name] = words
+        WORD_LISTS[name] = words
     for type_ in pack.entity_types:
         _SOURCES.setdefault(type_.name, label)
-        domains.DOMAINS[type_.name] = type_
+        DOMAINS[type_.name] = type_
     return tuple(t.name for t in pack.entity_types)
 
 
 def _known(packs: Iterable[Any]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
     """The registry's entity types and word lists, plus those of ``packs``."""
-    from toolgym.generate import domains
 
-    types, lists = dict(domains.DOMAINS), dict(domains.WORD_LISTS)
+    types, lists = dict(DOMAINS), dict(WORD_LISTS)
     for pack in packs:
         types.update((t.name, t) for t in pack.entity_types)
         lists.update(pack.word_lists)
     return types, lists
 
 
+def _bundled_names() -> tuple[str, ...]:
+    return tuple(name for names in PACKS.values() for name in names)
+
+
 def load_bundled() -> tuple[str, ...]:
     """Loads every bundled pack into the registry; returns the bundled entity type names."""
-    from toolgym.generate import domains
-
-    domains.WORD_LISTS.update(_faker_lists())
+    WORD_LISTS.update(_faker_lists())
     files = sorted(PACK_DIR.glob("*.yaml"), key=lambda p: (p.stem != CORE, p.name))
     packs = {path.stem: read_pack(path, f"packs/{path.name}") for path in files}
     types, lists = _known(packs.values())  # bundled packs may refer to each other
@@ -191,24 +203,26 @@ def load_bundled() -> tuple[str, ...]:
         if stem in types:  # a domains item names a pack or a type, never both
             raise InvalidPack(f"packs/{stem}.yaml: the pack name {stem!r} is an entity type's name; "
                               "rename the file.")
-        domains.PACKS[stem] = _register(f"packs/{stem}.yaml", pack, types, lists)
-    return tuple(name for names in domains.PACKS.values() for name in names)
+        PACKS[stem] = _register(f"packs/{stem}.yaml", pack, types, lists)
+    return _bundled_names()
 
 
 @cache
-def load_pack_file(path: str, label: str | None = None) -> tuple[str, ...]:
+def load_pack_file(path: str, label: str | None = None,
+                   reserved: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """Loads a user pack once per process; returns its entity type names.
 
     Args:
         path: The pack file.
         label: How errors name the file (default: ``path``).
+        reserved: Parameter names the builder adds to tools, which no key parameter may take
+            (:func:`toolgym.generate.scaling.reserved_params`).
 
     Raises:
         InvalidPack: when the file is missing or malformed, or clashes with a loaded pack.
     """
     label = label or path
     pack = read_pack(Path(path), label)
-    reserved = reserved_params()
     for i, type_ in enumerate(pack.entity_types):
         if type_.key_param in reserved:
             raise InvalidPack(_message(label, f"entity_types[{i}].key_param", f"{type_.key_param!r} "
@@ -217,44 +231,35 @@ def load_pack_file(path: str, label: str | None = None) -> tuple[str, ...]:
     return _register(label, pack, *_known([pack]))
 
 
-def reserved_params() -> frozenset[str]:
-    """Parameter names the builder adds to lookup tools, which no key parameter may take."""
-    from toolgym.generate.integration import FIELD_PARAM
-    from toolgym.generate.scaling import OPTIONAL_PARAMS
-
-    return frozenset([FIELD_PARAM, *(name for name, _, _ in OPTIONAL_PARAMS)])
-
-
 def _is_path(item: str) -> bool:
     return item.endswith((".yaml", ".yml")) or "/" in item or os.sep in item
 
 
 @cache
-def _resolve(items: tuple[str, ...], cwd: str) -> tuple[str, ...]:
-    from toolgym.generate import domains
-
+def _resolve(items: tuple[str, ...], cwd: str, reserved: frozenset[str]) -> tuple[str, ...]:
     names: list[str] = []
     for item in items:
         if _is_path(item):
-            names += load_pack_file(os.path.join(cwd, item), item)
-        elif item in domains.PACKS:
-            names += domains.PACKS[item]
-        elif item in domains.DOMAIN_NAMES:
+            names += load_pack_file(os.path.join(cwd, item), item, reserved)
+        elif item in PACKS:
+            names += PACKS[item]
+        elif item in _bundled_names():
             names.append(item)
         else:
-            valid = [*domains.PACKS, *domains.DOMAIN_NAMES]
+            valid = [*PACKS, *_bundled_names()]
             raise InvalidKnob(
                 f"Unknown domain {item!r} in domains; give an entity type, a bundled pack "
-                f"({', '.join(domains.PACKS)}) or the path of a pack file (.yaml).{did_you_mean(item, valid)}")
+                f"({', '.join(PACKS)}) or the path of a pack file (.yaml).{did_you_mean(item, valid)}")
     return tuple(dict.fromkeys(names))
 
 
-def resolve_domains(items: Iterable[str]) -> tuple[str, ...]:
+def resolve_domains(items: Iterable[str], reserved: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """Returns the entity type names that ``domains`` knob items select, in order, once each.
 
     Args:
         items: Entity type names (``film``), bundled pack names (``core``, ``music``) or paths of
             pack files (relative to the working directory), in any mix.
+        reserved: Parameter names no key parameter of a user pack may take.
 
     Raises:
         InvalidKnob: for an unknown name (with a suggestion), InvalidPack for a bad pack file.
@@ -265,4 +270,4 @@ def resolve_domains(items: Iterable[str]) -> tuple[str, ...]:
     """
     items = tuple(items)
     cwd = os.getcwd() if any(_is_path(item) for item in items) else ""
-    return _resolve(items, cwd)
+    return _resolve(items, cwd, reserved)
