@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from toolgym.error import InvalidKnob, did_you_mean
+from toolgym.generate.noise import NOISE_LEVELS, Renaming, check_noise, noise_tools
 from toolgym.generate.stateful.base import (
     Ctx,
     FakeData,
@@ -93,6 +94,8 @@ class StatefulConfig:
     distractors: int = _knob(f"Unrelated read tools added to the domain's own (0 to {len(DISTRACTORS)}).", 2)
     strictness: str = _knob("Policy: 'lenient' or 'strict' (writes need the verified user id).", "strict")
     records: int = _knob("Records in the database, about (20 to 5000).", 60)
+    noise: str = _knob(f"Noise in tool and argument names, RoTBench's levels: {', '.join(NOISE_LEVELS)}.",
+                       "clean")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -104,11 +107,15 @@ class StatefulConfig:
         if self.strictness not in STRICTNESS:
             raise InvalidKnob(f"strictness must be one of {', '.join(STRICTNESS)}, got {self.strictness!r}."
                               + did_you_mean(self.strictness, STRICTNESS))
+        check_noise(self.noise)
 
     def to_dict(self) -> dict[str, Any]:
-        """The knobs as JSON values."""
+        """The knobs as JSON values; ``noise`` only when not clean, so clean worlds keep the bytes
+        they had before the knob existed."""
         knobs = asdict(self)
         knobs.update(domains=list(self.domains), shapes=list(self.shapes))
+        if knobs["noise"] == "clean":
+            del knobs["noise"]
         return knobs
 
     @classmethod
@@ -155,11 +162,15 @@ def _instruction(user: UserFacts, steps: list[Step], strict: bool) -> tuple[str,
     return f"{request}\nFacts you know:\n{lines}", facts
 
 
-def _tools(domain: StatefulDomain, config: StatefulConfig, rng: random.Random) -> list[ToolDef]:
-    extra = rng.sample(DISTRACTORS, config.distractors)
-    tools = domain.tools() + extra
-    rng.shuffle(tools)
-    return tools
+def _tools(domain: StatefulDomain, config: StatefulConfig, rng: random.Random) -> tuple[tuple[Tool, ...], Renaming]:
+    """The domain's tools and drawn distractors in a drawn order, under the drawn noise (the last
+    draws of a scenario; clean draws nothing), and what the noise renamed."""
+    strict = config.strictness == "strict"
+    defs: list[ToolDef] = domain.tools() + rng.sample(DISTRACTORS, config.distractors)
+    rng.shuffle(defs)
+    tools = tuple(Tool(doc=t.doc(strict), impl=SourceImpl(code=t.source(strict)), distractor=t in DISTRACTORS)
+                  for t in defs)
+    return noise_tools(tools, config.noise, rng)
 
 
 @functools.cache
@@ -188,15 +199,14 @@ def _attempt(rng: random.Random, config: StatefulConfig, scenario_id: str) -> Sc
     identity = [ToolCall(name="find_user_id_by_email", arguments={"email": user.email})] if strict else []
     actions = identity + [call for step in steps for call in step.calls]
     instruction, facts = _instruction(user, steps, strict)
-    task = StatefulTask(actions=tuple(actions), outputs=tuple(o for s in steps for o in s.outputs),
+    tools, renaming = _tools(domain, config, rng)
+    task = StatefulTask(actions=tuple(map(renaming.call, actions)), outputs=tuple(o for s in steps for o in s.outputs),
                         data=start, target_hash=StateHasher(start).hexdigest(data))
-    tools = [Tool(doc=t.doc(strict), impl=SourceImpl(code=t.source(strict)), distractor=t in DISTRACTORS)
-             for t in _tools(domain, config, rng)]
-    wiki = domain.wiki(strict)
+    wiki = renaming.text(domain.wiki(strict))
     return Scenario(
         id=scenario_id, shape=shape, question=instruction,
         messages=({"role": "system", "content": wiki}, {"role": "user", "content": instruction}),
-        tools=tuple(tools), task=task, max_turns=TAU_BENCH_TURNS,
+        tools=tools, task=task, max_turns=TAU_BENCH_TURNS,
         meta={"generator": "toolgym.generate.stateful", "domain": domain.name, "shape": shape,
               "knobs": config.to_dict(), "questions": ["What is your email address?"] if strict else [],
               "facts": [list(f) for f in facts]},

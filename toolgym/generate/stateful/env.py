@@ -30,10 +30,11 @@ class StatefulWorldEnv(ToolUseEnv):
     ## Arguments
     Every argument of :class:`~toolgym.env.ToolUseEnv`, but the builder's knobs are those of
     :class:`toolgym.generate.stateful.StatefulConfig` (``domains``, ``shapes``, ``writes``,
-    ``distractors``, ``strictness``, ``records``).
+    ``distractors``, ``strictness``, ``records``, ``noise``).
 
     ## Version History
-    * v0: four domains, five goal shapes.
+    * v0: four domains, five goal shapes; the ``noise`` knob (RoTBench's levels) came later,
+      clean by default, leaving clean worlds as they were.
     """
 
     @staticmethod
