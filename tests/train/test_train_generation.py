@@ -63,7 +63,7 @@ def backend(tokenizer, monkeypatch) -> ScriptedBackend:
 
     fake = ScriptedBackend(tokenizer)
     monkeypatch.setitem(BACKENDS, "scripted", fake.build)
-    monkeypatch.setattr(toolgym_train.policy, "make_env", lambda config: FakeEnv())
+    monkeypatch.setattr(toolgym_train.policy, "make_env", lambda config, curriculum=None: FakeEnv())
     return fake
 
 

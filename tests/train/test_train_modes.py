@@ -68,8 +68,8 @@ def track_envs(monkeypatch) -> list:
 
     made, make = [], toolgym_train.policy.make_env
 
-    def tracked(config):
-        env = make(config)
+    def tracked(config, curriculum=None):
+        env = make(config, curriculum)
         env.closed, close = False, env.close
 
         def closing():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from functools import cache
 from typing import Any
 
 from toolgym.generate.documents import CALCULATOR, ToolSpec, lookup_spec
@@ -107,6 +108,12 @@ def generalize_functions(specs: list[ToolSpec], prob: float, rand: random.Random
     return result
 
 
+@cache
+def _attribute_pairs(types: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Every (entity type, attribute) of ``types``, in order (a loaded type never changes)."""
+    return tuple((type_, attr.name) for type_ in types for attr in DOMAINS[type_].attributes)
+
+
 def add_distractors(specs: list[ToolSpec], count: int, types: tuple[str, ...],
                     rand: random.Random) -> list[ToolSpec]:
     """Returns ``count`` distractor specs (fewer if the domains run out), near ones first.
@@ -114,14 +121,12 @@ def add_distractors(specs: list[ToolSpec], count: int, types: tuple[str, ...],
     No distractor returns a field that a needed tool returns, so each sub-answer has one tool.
     """
     taken = _exposed(specs)
-    needed_types = [spec.entity for spec in specs if spec.entity in DOMAINS]
-    near, far = [], []
-    for type_ in types:
-        for attr in DOMAINS[type_].attributes:
-            if (type_, attr.name) not in taken:
-                (near if type_ in needed_types else far).append((type_, attr.name))
+    needed_types = {spec.entity for spec in specs if spec.entity in DOMAINS}
+    pairs = [pair for pair in _attribute_pairs(types) if pair not in taken]
+    near = [pair for pair in pairs if pair[0] in needed_types]
+    far = [pair for pair in pairs if pair[0] not in needed_types]
     rand.shuffle(near)
-    rand.shuffle(far)
+    far = rand.sample(far, min(count, len(far)))  # only as many as may be used: there are hundreds
     chosen = (near[: (count + 1) // 2] + far)[:count]
     chosen += [pair for pair in near if pair not in chosen][: count - len(chosen)]
     return [lookup_spec(type_, attr, distractor=True) for type_, attr in chosen]

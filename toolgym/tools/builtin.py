@@ -76,7 +76,8 @@ def normalize_key(text: Any) -> str:
 def field_label(field: str) -> str:
     """Returns a field name as words with its unit: ``price_usd`` -> ``price (USD)``."""
     units = {"musd": "million USD", "usd": "USD", "km2": "square km", "cm": "cm",
-             "g": "grams", "min": "minutes", "m": "meters"}
+             "g": "grams", "min": "minutes", "m": "meters", "km": "km", "kg": "kg", "kmh": "km/h",
+             "mb": "MB", "m3s": "cubic meters per second", "kcal": "kcal", "mg": "mg", "days": "days"}
     if field == "ceo":
         return "CEO"
     head, _, tail = field.rpartition("_")
