@@ -10,7 +10,9 @@ whose ``results.json`` exists is read, not rerun):
    seconds, at the warm start's measured steps per second);
 3. ``rl_lower_mlp`` (``--lower_mlp``): RL from the same warm start training only the MLPs of the lower
    half of the layers, the rest frozen;
-4. ``analysis``: ``toolgym-train analyze`` of the warm start against the RL checkpoint.
+4. ``rl_faults`` (``--fault_rate R``): RL from the same warm start with transient tool faults on; its
+   held-out fault slice (recovery rate) set against the plain run's;
+5. ``analysis``: ``toolgym-train analyze`` of the warm start against the RL checkpoint.
 
 It then writes ``summary.json`` and ``summary.md``: per seed the held-out Solve-F1 of the warm
 start, after RL and after the control, each paired gain with its 95% bootstrap interval, and the
@@ -53,7 +55,8 @@ def _f1(results: dict[str, Any], stage: str) -> float:
     return results["stages"][stage]["overall"]["solve_f1"]
 
 
-def run_seed(seed: int, root: Path, preset: str, extra: list[str], lower_mlp: bool) -> dict[str, Any]:
+def run_seed(seed: int, root: Path, preset: str, extra: list[str], lower_mlp: bool,
+             fault_rate: float = 0.0) -> dict[str, Any]:
     """Every run of one training seed; returns its row of the summary."""
     base = ["--preset", preset, "--seed", str(seed), *extra]
     rl = _train(base, root / "rl")
@@ -80,6 +83,11 @@ def run_seed(seed: int, root: Path, preset: str, extra: list[str], lower_mlp: bo
         lower = _train([*from_warm, "--warm_start_episodes", "0", "--train_modules", "mlp",
                         "--train_layers", "lower_half"], root / "rl_lower_mlp")
         row["lower_mlp_gain"] = _gain(lower, "untrained", _last_stage(lower))
+    if fault_rate:
+        env_kwargs = {**_preset_value_raw(preset, "env_kwargs"), "fault_rate": fault_rate}
+        faulty = _train([*from_warm, "--warm_start_episodes", "0", "--env_kwargs", json.dumps(env_kwargs),
+                         "--eval_fault_rate", str(fault_rate)], root / "rl_faults")
+        row["fault_slice_rl_with_faults"] = faulty.get("fault_slice")
     analysis = root / "analysis"
     if not (analysis / "analysis.json").is_file():
         subprocess.run([sys.executable, "-m", "toolgym_train.cli", "analyze", "--base", str(warm),
@@ -91,16 +99,20 @@ def _last_stage(results: dict[str, Any]) -> str:
     return list(results["stages"])[-1]
 
 
+def _preset_value_raw(preset: str, name: str) -> Any:
+    import yaml
+
+    from toolgym_train.config import preset_path
+
+    return yaml.safe_load(preset_path(preset).read_text())[name]
+
+
 def _preset_value(preset: str, extra: list[str], name: str) -> float:
     """A config value as the run sees it: ``--name VALUE`` in ``extra``, else the preset's."""
     flag = f"--{name}"
     if flag in extra:
         return float(extra[extra.index(flag) + 1])
-    import yaml
-
-    from toolgym_train.config import preset_path
-
-    return float(yaml.safe_load(preset_path(preset).read_text())[name])
+    return float(_preset_value_raw(preset, name))
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -141,6 +153,12 @@ def markdown(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                          f"max {s['max']:+.3f} over {len(rows)} seeds")
     lines.append(f"- every RL gain positive: {summary['every_rl_gain_positive']}; RL beats the SFT control on "
                  f"every seed: {summary['rl_beats_control_every_seed']}")
+    for row in rows:
+        for label, key in (("plain RL", "fault_slice"), ("RL with faults", "fault_slice_rl_with_faults")):
+            for stage, point in (row.get(key) or {}).items():
+                rate = "-" if point["recovery_rate"] is None else f"{point['recovery_rate']:.3f}"
+                lines.append(f"- seed {row['seed']}, {label} run, {stage}: fault-slice Solve-F1 "
+                             f"{point['solve_f1']:.3f}, recovery {rate} of {point['faulted_episodes'] or 0} faulted")
     return "\n".join(lines) + "\n"
 
 
@@ -152,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="tiny-cpu")
     parser.add_argument("--output_dir", default="runs/evidence")
     parser.add_argument("--lower_mlp", action="store_true", help="also RL on the lower half's MLPs only")
+    parser.add_argument("--fault_rate", type=float, default=0.0,
+                        help="also RL from the warm start with this env fault_rate, and compare recovery "
+                             "on a held-out fault slice (give --eval_fault_rate too, for the plain run's slice)")
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     out = Path(args.output_dir)
-    rows = [run_seed(seed, out / f"seed{seed}", args.preset, extra, args.lower_mlp) for seed in args.seeds]
+    rows = [run_seed(seed, out / f"seed{seed}", args.preset, extra, args.lower_mlp, args.fault_rate)
+            for seed in args.seeds]
     summary = summarize(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
