@@ -5,10 +5,10 @@
 level's value; a knob given explicitly always wins over the preset, and knobs the table leaves out
 keep their defaults. :class:`toolgym.wrappers.Curriculum` moves an env along these levels.
 
-Level 5 is FTRL's scale with RoTBench's noise: FTRL's test set has about 7 distractor tools per
-single-hop environment, 7.1 parameters per tool and 1.6 required (level 5 gives 7 distractors,
-7.7 parameters and 1.8 required, heavy noise adding one; see ``toolgym stats`` and
-``benchmarks/README.md``).
+Level 5 is FTRL's scale with RoTBench's noise: FTRL's test set has 9.3 tools per environment,
+7.1 parameters per tool and 1.6 required, 4.1 sub-answers per environment; level 5 gives 9.4 tools,
+7.6 parameters and 1.7 required (heavy noise adding one), 4.3 sub-answers, over 200 seeds (see
+``toolgym stats`` and ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ DIFFICULTY_LEVELS: MappingProxyType[int, MappingProxyType[str, Any]] = MappingPr
         4: {"shapes": _ALL_SHAPES, "min_hops": 2, "max_hops": 4, "max_parallel": 3, "distractors": 6,
             "merge_prob": 0.5, "optional_params": 4, "rich_types": True, "required_params": 0.25, "noise": "slight",
             "doc_style": "varied", "domains": None},
-        5: {"shapes": _ALL_SHAPES, "min_hops": 3, "max_hops": 5, "max_parallel": 2, "distractors": 7,
-            "merge_prob": 0.5, "optional_params": 6, "rich_types": True, "required_params": 0.5, "noise": "union",
+        5: {"shapes": _ALL_SHAPES, "min_hops": 3, "max_hops": 5, "max_parallel": 2, "distractors": 6,
+            "merge_prob": 0.5, "optional_params": 6, "rich_types": True, "required_params": 0.35, "noise": "union",
             "doc_style": "varied", "domains": None},
     }.items()
 })

@@ -8,6 +8,7 @@ any process.
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 from collections.abc import Iterable, Iterator
@@ -194,12 +195,18 @@ class GenerateConfig:
         return DOMAIN_NAMES if self.domains is None else resolve_domains(self.domains, reserved_params())
 
     def to_dict(self) -> dict[str, Any]:
-        """Returns the knobs as JSON-serializable values."""
-        knobs = asdict(self)
-        knobs["shapes"] = list(self.shapes)
-        knobs["question_kinds"] = list(self.question_kinds)
-        knobs["domains"] = None if self.domains is None else list(self.domains)
-        return knobs
+        """Returns the knobs as JSON-serializable values (a fresh dict on every call)."""
+        return json.loads(self._knobs_json())
+
+    def _knobs_json(self) -> str:
+        cached = self.__dict__.get("_json")
+        if cached is None:  # a config is frozen, so its knobs serialize once
+            knobs = asdict(self)
+            knobs["shapes"] = list(self.shapes)
+            knobs["question_kinds"] = list(self.question_kinds)
+            knobs["domains"] = None if self.domains is None else list(self.domains)
+            cached = self.__dict__["_json"] = json.dumps(knobs)
+        return cached
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> GenerateConfig:

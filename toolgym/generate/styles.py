@@ -79,7 +79,8 @@ def _restyle(spec: ToolSpec, taken: set[str], rand: random.Random) -> None:
     slots = {"e": text, "a_e": _article(text), "key": key_noun(spec.entity)}
     if spec.field_param is None:
         attr = type_.attr(spec.fields[0])
-        name = rand.choice(LOOKUP_NAMES).format(e=word, a=attr.name, k=type_.key_param)
+        key = "" if type_.key_param == word else type_.key_param  # not "city_by_hospital_hospital"
+        name = rand.choice(LOOKUP_NAMES).format(e=word, a=attr.name, k=key).rstrip("_")
         doc = rand.choice(attr.docs)
         description = rand.choice(LOOKUP_DOCS).format(doc=doc, Doc=doc[:1].upper() + doc[1:], **slots)
     else:

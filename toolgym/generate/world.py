@@ -16,7 +16,7 @@ import re
 import string
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from itertools import accumulate
 
 import numpy as np
@@ -50,6 +50,7 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 _FORMATTER = string.Formatter()
 
 
+@lru_cache(maxsize=1 << 16)
 def words(text: str) -> str:
     """Returns ``text`` lowercased with every run of non-alphanumerics as one space, padded.
 
@@ -96,7 +97,8 @@ class World:
         # never shares random state with another world, thread or Faker instance.
         self.random = random.Random(int(rng.integers(0, 2**31 - 1)))
         self.entities: dict[str, list[Entity]] = {name: [] for name in DOMAINS}
-        self._names: list[str] = []
+        self._names: set[str] = set()  # words() of every name so far
+        self._joined = ""  # the same, concatenated: a name occurs in one of them iff it occurs here
 
     def new(self, type_: str) -> Entity:
         """Creates an entity of ``type_`` with a fresh name and no attributes yet."""
@@ -106,7 +108,8 @@ class World:
                 break
         else:  # pragma: no cover - the name spaces are far larger than any scenario
             raise RuntimeError(f"could not find a fresh {type_} name")
-        self._names.append(words(name))
+        self._names.add(words(name))
+        self._joined += words(name)
         entity = Entity(type_, name)
         self.entities[type_].append(entity)
         return entity
@@ -127,8 +130,13 @@ class World:
         return value.name if isinstance(value, Entity) else value  # type: ignore[return-value]
 
     def _is_fresh(self, name: str) -> bool:
+        """Whether no earlier name contains ``name`` as whole words, or is contained in it."""
         new = words(name)
-        return all(new not in old and old not in new for old in self._names)
+        if new in self._joined:  # padded with spaces, so no match spans two names
+            return False
+        parts = new.split()
+        return not any(f" {' '.join(parts[i:j])} " in self._names
+                       for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
 
     def _draw(self, entity: Entity, attr: Attribute) -> object:
         if attr.kind == "entity":
