@@ -82,7 +82,8 @@ class ToolUseEnv(gym.Env[dict, Any]):
     * ``sandbox``: options for the sandbox that runs tools given as source (``timeout``, ...).
     * ``max_turns``: turns per episode for every scenario (default: each scenario's own limit).
     * ``user``: the simulated user of stateful tasks: None (the offline scripted user: it states
-      the instruction and stops at the agent's first reply), a spec (``"openai:MODEL"``,
+      its request, answers questions about the facts of its instruction, says it does not know
+      the rest, and stops at the first reply that asks nothing), a spec (``"openai:MODEL"``,
       ``"hf:PATH"``), a :class:`toolgym.users.UserSimulator` or a callable
       ``(instruction, dialogue) -> str``.
     * ``fault_rate``: the chance (0 to <1) that a valid tool call fails with a transient,

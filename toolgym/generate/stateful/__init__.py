@@ -18,6 +18,7 @@ from toolgym.generate.stateful.builder import (
     build_stateful_scenario,
     generate_stateful_suite,
 )
+from toolgym.generate.stateful.export import export_stateful_suite
 
 __all__ = ["DOMAINS", "STATEFUL_SHAPES", "STRICTNESS", "StatefulConfig", "build_stateful_scenario",
-           "generate_stateful_suite"]
+           "export_stateful_suite", "generate_stateful_suite"]

@@ -216,7 +216,7 @@ def _exchange(ctx: Ctx) -> Step | None:
     order_id, item, others = found
     new = ctx.rng.choice(others)
     colour = ctx.data["products"][new]["colour"]
-    return Step(f"exchange the {item['colour']} {item['model']} of order {order_id} for a {colour} one",
+    return Step(f"exchange the {item['colour']} {item['model']} of order {order_id} for the {colour} one",
                 (ctx.read("list_product_variants", model=item["model"]),
                  ctx.write("exchange_delivered_order_item", order_id=order_id, product_id=item["product_id"],
                            new_product_id=new)),
@@ -237,7 +237,7 @@ def _exchange_or_else(ctx: Ctx) -> Step | None:
         return None
     chosen = first if ctx.data["products"][first]["stock"] > 0 else second
     colour = {p: ctx.data["products"][p]["colour"] for p in (first, second)}
-    return Step(f"exchange the {item['colour']} {item['model']} of order {order_id} for a {colour[first]} one; "
+    return Step(f"exchange the {item['colour']} {item['model']} of order {order_id} for the {colour[first]} one; "
                 f"if {colour[first]} is out of stock, take {colour[second]} instead",
                 (ctx.read("list_product_variants", model=item["model"]),
                  ctx.write("exchange_delivered_order_item", order_id=order_id, product_id=item["product_id"],
