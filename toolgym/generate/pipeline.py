@@ -12,7 +12,7 @@ import json
 import numbers
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from toolgym.generate.difficulty import difficulty_knobs, difficulty_summary
 from toolgym.generate.documents import draft
 from toolgym.generate.domains import DOMAIN_NAMES
 from toolgym.generate.integration import integrate
+from toolgym.generate.knobs import check_int, check_names, check_rate, knob
 from toolgym.generate.noise import add_noise, check_noise
 from toolgym.generate.packs import resolve_domains
 from toolgym.generate.paraphrase import check_spec, paraphrase_scenario
@@ -46,33 +47,8 @@ __all__ = ["GenerateConfig", "build_scenario", "generate_suite", "iter_suite"]
 _ATTEMPTS = 50
 
 
-def _knob(help_text: str, default: Any) -> Any:
-    return field(default=default, metadata={"help": help_text})
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidKnob(f"{name} must be an integer from {low} to {high}, got {value!r}.")
-    if not low <= value <= high:
-        raise InvalidKnob(f"{name} must be from {low} to {high}, got {value}.")
-    return int(value)
-
-
-def _check_rate(name: str, value: Any, high: int) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= high:
-        raise InvalidKnob(f"{name} must be a number from 0 to {high}, got {value!r}.")
-    return float(value)
-
-
-def _check_names(name: str, value: Any, valid: tuple[str, ...]) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else tuple(value)
-    if not items:
-        raise InvalidKnob(f"{name} must name at least one of: {', '.join(valid)}.")
-    for item in items:
-        if item not in valid:
-            raise InvalidKnob(f"Unknown {name[:-1]} {item!r} in {name}; valid {name}: "
-                              f"{', '.join(valid)}.{did_you_mean(item, valid)}")
-    return tuple(dict.fromkeys(items))
 
 
 def _check_domains(value: Any) -> tuple[str, ...]:
@@ -95,39 +71,39 @@ class GenerateConfig:
         4
     """
 
-    shapes: tuple[str, ...] = _knob("Shapes to draw from, uniformly.", SHAPES)
-    min_hops: int = _knob("Fewest hops of a multi-hop chain (2 to 6).", 2)
-    max_hops: int = _knob("Most hops of a multi-hop chain (2 to 6, at least min_hops).", 3)
-    max_parallel: int = _knob("Most independent sub-questions or chains of parallel shapes (2 to 5).", 3)
-    question_kinds: tuple[str, ...] = _knob(
+    shapes: tuple[str, ...] = knob("Shapes to draw from, uniformly.", SHAPES)
+    min_hops: int = knob("Fewest hops of a multi-hop chain (2 to 6).", 2)
+    max_hops: int = knob("Most hops of a multi-hop chain (2 to 6, at least min_hops).", 3)
+    max_parallel: int = knob("Most independent sub-questions or chains of parallel shapes (2 to 5).", 3)
+    question_kinds: tuple[str, ...] = knob(
         "How parallel shapes combine their sub-answers, drawn uniformly among those the domains "
         "can make: sum, difference, comparison, ordering, list, date_difference, unit_conversion.",
         QUESTION_KINDS)
-    distractors: int = _knob("Distractor tools per scenario (0 to 40; fewer if domains run out).", 4)
-    merge_prob: float = _knob("Probability that same-entity tools merge into one general tool.", 0.5)
-    optional_params: int = _knob("Optional parameters added to every tool.", 3)
-    rich_types: bool = _knob("Allow enum, boolean, number, array and object parameters.", True)
-    domains: tuple[str, ...] | None = _knob(
+    distractors: int = knob("Distractor tools per scenario (0 to 40; fewer if domains run out).", 4)
+    merge_prob: float = knob("Probability that same-entity tools merge into one general tool.", 0.5)
+    optional_params: int = knob("Optional parameters added to every tool.", 3)
+    rich_types: bool = knob("Allow enum, boolean, number, array and object parameters.", True)
+    domains: tuple[str, ...] | None = knob(
         "Entity types to use (None: every bundled type): entity type names, bundled pack names "
         "(core: the nine original types, music, medicine ...) or paths of pack files (.yaml).", None)
-    doc_style: str = _knob("Tool names and descriptions: varied (styles and synonyms drawn per "
+    doc_style: str = knob("Tool names and descriptions: varied (styles and synonyms drawn per "
                            "scenario) or plain (get_<entity>_<attr>, one description).", "varied")
-    required_params: float = _knob(
+    required_params: float = knob(
         "Required context parameters per lookup tool (0 to 5): the integer part on every one, one "
         "more with the fraction as probability (FTRL's test set: 0.5 with optional_params=6).", 0.0)
-    noise: str = _knob("Noise in tool and parameter names, RoTBench's levels: clean, slight, "
+    noise: str = knob("Noise in tool and parameter names, RoTBench's levels: clean, slight, "
                        "medium, heavy or union.", "clean")
-    difficulty: int | None = _knob(
+    difficulty: int | None = knob(
         "Preset of the other knobs, 1 (one-hop clean toy tasks) to 5 (paper scale); a knob given "
         "explicitly wins (see toolgym.generate.difficulty). " + difficulty_summary(), None)
-    paraphrase: str | None = _knob(
+    paraphrase: str | None = knob(
         "LLM stage (off by default): openai:MODEL or hf:PATH rewrites each question in natural language; "
         "a rewrite that drops an entity the tools need, or reveals a sub-answer, leaves the template "
         "(see toolgym.generate.paraphrase).", None)
-    paraphrase_tools: bool = _knob("With paraphrase: rewrite the tool descriptions too.", False)
-    paraphrase_base_url: str | None = _knob(
+    paraphrase_tools: bool = knob("With paraphrase: rewrite the tool descriptions too.", False)
+    paraphrase_base_url: str | None = knob(
         "With paraphrase=openai:MODEL: the server's API root (default: $OPENAI_BASE_URL; key: $OPENAI_API_KEY).", None)
-    paraphrase_cache: str | None = _knob(
+    paraphrase_cache: str | None = knob(
         "With paraphrase: the folder of cached rewrites, by scenario id, model and text "
         "(default: $XDG_CACHE_HOME or ~/.cache, then toolgym/paraphrase).", None)
 
@@ -139,19 +115,19 @@ class GenerateConfig:
                 f"use GenerateConfig.from_kwargs(difficulty={self.difficulty!r}, ...) (as gym.make and the "
                 "CLI do), where the level presets the knobs you leave out.")
         self._check_paraphrase()
-        set_(self, "shapes", _check_names("shapes", self.shapes, SHAPES))
-        set_(self, "min_hops", _check_int("min_hops", self.min_hops, 2, 6))
-        set_(self, "max_hops", _check_int("max_hops", self.max_hops, 2, 6))
+        set_(self, "shapes", check_names("shapes", self.shapes, SHAPES))
+        set_(self, "min_hops", check_int("min_hops", self.min_hops, 2, 6))
+        set_(self, "max_hops", check_int("max_hops", self.max_hops, 2, 6))
         if self.min_hops > self.max_hops:
             raise InvalidKnob(f"min_hops ({self.min_hops}) exceeds max_hops ({self.max_hops}); "
                               "raise max_hops or lower min_hops.")
-        set_(self, "max_parallel", _check_int("max_parallel", self.max_parallel, 2, 5))
-        set_(self, "question_kinds", _check_names("question_kinds", self.question_kinds, QUESTION_KINDS))
-        set_(self, "distractors", _check_int("distractors", self.distractors, 0, 40))
+        set_(self, "max_parallel", check_int("max_parallel", self.max_parallel, 2, 5))
+        set_(self, "question_kinds", check_names("question_kinds", self.question_kinds, QUESTION_KINDS))
+        set_(self, "distractors", check_int("distractors", self.distractors, 0, 40))
         if not isinstance(self.rich_types, bool):
             raise InvalidKnob(f"rich_types must be True or False, got {self.rich_types!r}.")
         most = max_optional_params(self.rich_types)
-        set_(self, "optional_params", _check_int("optional_params", self.optional_params, 0, most))
+        set_(self, "optional_params", check_int("optional_params", self.optional_params, 0, most))
         if isinstance(self.merge_prob, bool) or not isinstance(self.merge_prob, numbers.Real) \
                 or not 0.0 <= self.merge_prob <= 1.0:
             raise InvalidKnob(f"merge_prob must be a probability from 0 to 1, got {self.merge_prob!r}.")
@@ -161,7 +137,7 @@ class GenerateConfig:
         if self.doc_style not in DOC_STYLES:
             raise InvalidKnob(f"doc_style must be one of {', '.join(DOC_STYLES)}, got "
                               f"{self.doc_style!r}.{did_you_mean(self.doc_style, DOC_STYLES)}")
-        set_(self, "required_params", _check_rate("required_params", self.required_params,
+        set_(self, "required_params", check_rate("required_params", self.required_params,
                                                   len(CONTEXT_PARAMS)))
         set_(self, "noise", check_noise(self.noise))
         self._check_feasible()
@@ -311,8 +287,8 @@ def iter_suite(n: int, seed: int, config: GenerateConfig | None = None, *,
         config: The knobs (defaults if None).
         progress: Show a tqdm progress bar on stderr.
     """
-    n = _check_int("n", n, 0, 10**9)
-    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    n = check_int("n", n, 0, 10**9)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
     config = config or GenerateConfig()
     indices: Iterable[int] = range(n)
     if progress:
@@ -331,6 +307,6 @@ def generate_suite(n: int, seed: int, config: GenerateConfig | None = None) -> l
         >>> [s.id for s in generate_suite(2, seed=5)]
         ['gen-5-0', 'gen-5-1']
     """
-    n = _check_int("n", n, 0, 10**9)
-    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    n = check_int("n", n, 0, 10**9)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
     return list(iter_suite(n, seed, config))

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import functools
 import json
-import numbers
 import random
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from toolgym.error import InvalidKnob, did_you_mean
+from toolgym.generate.knobs import check_int, check_names, knob
 from toolgym.generate.noise import NOISE_LEVELS, Renaming, check_noise, noise_tools
 from toolgym.generate.stateful.base import (
     Ctx,
@@ -58,25 +58,7 @@ STRICTNESS = ("lenient", "strict")
 _ATTEMPTS = 50
 
 
-def _knob(help_text: str, default: Any) -> Any:
-    return field(default=default, metadata={"help": help_text})
 
-
-def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise InvalidKnob(f"{name} must be an integer from {low} to {high}, got {value!r}.")
-    return int(value)
-
-
-def _check_names(name: str, value: Any, valid: tuple[str, ...]) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else tuple(value)
-    if not items:
-        raise InvalidKnob(f"{name} must name at least one of: {', '.join(valid)}.")
-    for item in items:
-        if item not in valid:
-            raise InvalidKnob(f"Unknown {name[:-1]} {item!r} in {name}; valid {name}: "
-                              f"{', '.join(valid)}.{did_you_mean(item, valid)}")
-    return tuple(dict.fromkeys(items))
 
 
 @dataclass(frozen=True)
@@ -88,22 +70,22 @@ class StatefulConfig:
         3
     """
 
-    domains: tuple[str, ...] = _knob("Stateful domains to draw from, uniformly.", tuple(DOMAINS))
-    shapes: tuple[str, ...] = _knob("Goal shapes to draw from, uniformly.", STATEFUL_SHAPES)
-    writes: int = _knob("Writes of a multi_write goal (2 to 4; fewer if the user's data runs out).", 2)
-    distractors: int = _knob(f"Unrelated read tools added to the domain's own (0 to {len(DISTRACTORS)}).", 2)
-    strictness: str = _knob("Policy: 'lenient' or 'strict' (writes need the verified user id).", "strict")
-    records: int = _knob("Records in the database, about (20 to 5000).", 60)
-    noise: str = _knob(f"Noise in tool and argument names, RoTBench's levels: {', '.join(NOISE_LEVELS)}.",
+    domains: tuple[str, ...] = knob("Stateful domains to draw from, uniformly.", tuple(DOMAINS))
+    shapes: tuple[str, ...] = knob("Goal shapes to draw from, uniformly.", STATEFUL_SHAPES)
+    writes: int = knob("Writes of a multi_write goal (2 to 4; fewer if the user's data runs out).", 2)
+    distractors: int = knob(f"Unrelated read tools added to the domain's own (0 to {len(DISTRACTORS)}).", 2)
+    strictness: str = knob("Policy: 'lenient' or 'strict' (writes need the verified user id).", "strict")
+    records: int = knob("Records in the database, about (20 to 5000).", 60)
+    noise: str = knob(f"Noise in tool and argument names, RoTBench's levels: {', '.join(NOISE_LEVELS)}.",
                        "clean")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "domains", _check_names("domains", self.domains, tuple(DOMAINS)))
-        set_(self, "shapes", _check_names("shapes", self.shapes, STATEFUL_SHAPES))
-        set_(self, "writes", _check_int("writes", self.writes, 2, 4))
-        set_(self, "distractors", _check_int("distractors", self.distractors, 0, len(DISTRACTORS)))
-        set_(self, "records", _check_int("records", self.records, 20, 5000))
+        set_(self, "domains", check_names("domains", self.domains, tuple(DOMAINS)))
+        set_(self, "shapes", check_names("shapes", self.shapes, STATEFUL_SHAPES))
+        set_(self, "writes", check_int("writes", self.writes, 2, 4))
+        set_(self, "distractors", check_int("distractors", self.distractors, 0, len(DISTRACTORS)))
+        set_(self, "records", check_int("records", self.records, 20, 5000))
         if self.strictness not in STRICTNESS:
             raise InvalidKnob(f"strictness must be one of {', '.join(STRICTNESS)}, got {self.strictness!r}."
                               + did_you_mean(self.strictness, STRICTNESS))
@@ -249,6 +231,6 @@ def generate_stateful_suite(n: int, seed: int, config: StatefulConfig | None = N
         >>> [s.id for s in generate_stateful_suite(2, seed=3, config=StatefulConfig(domains=("library",)))]
         ['stateful-3-0', 'stateful-3-1']
     """
-    n, seed = _check_int("n", n, 0, 10**9), _check_int("seed", seed, 0, 2**63 - 1)
+    n, seed = check_int("n", n, 0, 10**9), check_int("seed", seed, 0, 2**63 - 1)
     return [build_stateful_scenario(np.random.default_rng([seed, i]), config, scenario_id=f"stateful-{seed}-{i}")
             for i in range(n)]
