@@ -47,7 +47,7 @@ def test_unknown_or_out_of_range_knobs_raise_with_a_fix():
         StatefulConfig(domains=("shopp",))
     with pytest.raises(InvalidKnob, match="Did you mean 'refusal'"):
         StatefulConfig(shapes=("refusals",))
-    with pytest.raises(InvalidKnob, match="writes must be an integer from 2 to 4"):
+    with pytest.raises(InvalidKnob, match="writes must be from 2 to 4"):
         StatefulConfig(writes=7)
     with pytest.raises(InvalidKnob, match="Did you mean 'strict'"):
         StatefulConfig(strictness="strickt")
