@@ -55,7 +55,7 @@ def difficulty_knobs(level: Any) -> dict[str, Any]:
 
     Example:
         >>> difficulty_knobs(1)["shapes"], difficulty_knobs(5)["distractors"]
-        (('single_hop',), 7)
+        (('single_hop',), 6)
     """
     if isinstance(level, bool) or not isinstance(level, int) or level not in DIFFICULTY_LEVELS:
         raise InvalidKnob(f"difficulty must be an integer from 1 (one-hop toy tasks) to "
