@@ -134,9 +134,7 @@ class World:
         new = words(name)
         if new in self._joined:  # padded with spaces, so no match spans two names
             return False
-        parts = new.split()
-        return not any(f" {' '.join(parts[i:j])} " in self._names
-                       for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))
+        return not any(old in new for old in self._names)
 
     def _draw(self, entity: Entity, attr: Attribute) -> object:
         if attr.kind == "entity":
