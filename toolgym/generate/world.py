@@ -97,7 +97,7 @@ class World:
         # never shares random state with another world, thread or Faker instance.
         self.random = random.Random(int(rng.integers(0, 2**31 - 1)))
         self.entities: dict[str, list[Entity]] = {name: [] for name in DOMAINS}
-        self._names: set[str] = set()  # words() of every name so far
+        self._names: dict[str, list[str]] = {}  # words() of every name so far, by its first word
         self._joined = ""  # the same, concatenated: a name occurs in one of them iff it occurs here
 
     def new(self, type_: str) -> Entity:
@@ -108,7 +108,7 @@ class World:
                 break
         else:  # pragma: no cover - the name spaces are far larger than any scenario
             raise RuntimeError(f"could not find a fresh {type_} name")
-        self._names.add(words(name))
+        self._names.setdefault(words(name).split()[0], []).append(words(name))
         self._joined += words(name)
         entity = Entity(type_, name)
         self.entities[type_].append(entity)
@@ -134,7 +134,8 @@ class World:
         new = words(name)
         if new in self._joined:  # padded with spaces, so no match spans two names
             return False
-        return not any(old in new for old in self._names)
+        # An earlier name inside this one starts at one of this name's words.
+        return not any(old in new for word in set(new.split()) for old in self._names.get(word, ()))
 
     def _draw(self, entity: Entity, attr: Attribute) -> object:
         if attr.kind == "entity":
