@@ -405,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("export", "serve"):
             from toolgym.integrations.commands import run_command
 
+            if args.command == "serve":  # parsed here, as for eval and stats: one reading of the flag
+                args.env_kwargs = _env_kwargs(args.env_kwargs)
             return run_command(args, load_scenarios)
         return _eval(args)
     except ToolGymError as exc:

@@ -9,7 +9,6 @@ command to :func:`run_command`, with its suite loader (``load(spec)``: a file or
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,17 +89,8 @@ def _add_serve_parser(subparsers: Any) -> None:
     parser.add_argument("--log-level", default="info", help="uvicorn's log level (default: info)")
 
 
-def _env_kwargs(text: str | None) -> dict[str, Any]:
-    try:
-        kwargs = json.loads(text) if text else {}
-    except json.JSONDecodeError as exc:
-        raise InvalidKnob(f"--env-kwargs is not valid JSON: {exc}.") from None
-    if not isinstance(kwargs, dict):
-        raise InvalidKnob("--env-kwargs must be a JSON object of gym.make keyword arguments.")
-    return kwargs
-
-
 def _serve(args: argparse.Namespace, load: Loader) -> int:
+    """``toolgym serve``; ``args.env_kwargs`` comes parsed (a dict) from :func:`toolgym.cli.main`."""
     try:
         from toolgym.integrations.openenv import EnvSpec, serve
     except ImportError as exc:
@@ -108,7 +98,7 @@ def _serve(args: argparse.Namespace, load: Loader) -> int:
     if args.max_turns < 1:
         raise InvalidKnob(f"--max-turns must be at least 1, got {args.max_turns}.")
     scenarios = tuple(load(args.suite)) if args.suite else None
-    spec = EnvSpec(env_id=args.env, env_kwargs=_env_kwargs(args.env_kwargs), scenarios=scenarios,
+    spec = EnvSpec(env_id=args.env, env_kwargs=args.env_kwargs, scenarios=scenarios,
                    max_turns=args.max_turns)
     serve(spec, host=args.host, port=args.port, max_sessions=args.max_sessions,
           session_timeout=args.session_timeout or None, log_level=args.log_level)
