@@ -7,9 +7,11 @@ import numbers
 from dataclasses import field
 from typing import Any
 
+import numpy as np
+
 from toolgym.error import InvalidKnob, did_you_mean
 
-__all__ = ["check_int", "check_names", "check_rate", "knob"]
+__all__ = ["check_int", "check_names", "check_rate", "check_rng", "knob"]
 
 
 def knob(help_text: str, default: Any) -> Any:
@@ -53,3 +55,11 @@ def check_names(name: str, value: Any, valid: tuple[str, ...]) -> tuple[str, ...
             raise InvalidKnob(f"Unknown {name[:-1]} {item!r} in {name}; valid {name}: "
                               f"{', '.join(valid)}.{did_you_mean(item, valid)}")
     return tuple(dict.fromkeys(items))
+
+
+def check_rng(rng: Any) -> np.random.Generator:
+    """``rng`` when it is the numpy ``Generator`` a builder draws from, else a clear error."""
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidKnob(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
+                          "use numpy.random.default_rng(seed).")
+    return rng

@@ -24,7 +24,7 @@ from toolgym.generate.difficulty import difficulty_knobs, difficulty_summary
 from toolgym.generate.documents import draft
 from toolgym.generate.domains import DOMAIN_NAMES
 from toolgym.generate.integration import integrate
-from toolgym.generate.knobs import check_int, check_names, check_rate, knob
+from toolgym.generate.knobs import check_int, check_names, check_rate, check_rng, knob
 from toolgym.generate.noise import add_noise, check_noise
 from toolgym.generate.packs import resolve_domains
 from toolgym.generate.paraphrase import check_spec, paraphrase_scenario
@@ -262,9 +262,7 @@ def build_scenario(rng: np.random.Generator, config: GenerateConfig | None = Non
         True
     """
     config = config or GenerateConfig()
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidKnob(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
-                          "use numpy.random.default_rng(seed).")
+    check_rng(rng)
     scenario_id = scenario_id or f"gen-{int(rng.integers(0, 2**48)):012x}"
     for _ in range(_ATTEMPTS):
         try:

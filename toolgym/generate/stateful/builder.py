@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from toolgym.error import InvalidKnob, did_you_mean
-from toolgym.generate.knobs import check_int, check_names, knob
+from toolgym.generate.knobs import check_int, check_names, check_rng, knob
 from toolgym.generate.noise import NOISE_LEVELS, Renaming, check_noise, noise_tools
 from toolgym.generate.stateful.base import (
     Ctx,
@@ -210,9 +210,7 @@ def build_stateful_scenario(rng: np.random.Generator, config: StatefulConfig | N
         ('shop', True)
     """
     config = config or StatefulConfig()
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidKnob(f"rng must be a numpy.random.Generator, got {type(rng).__name__}; "
-                          "use numpy.random.default_rng(seed).")
+    check_rng(rng)
     scenario_id = scenario_id or f"stateful-{int(rng.integers(0, 2**48)):012x}"
     rand = random.Random(int(rng.integers(0, 2**63)))
     for _ in range(_ATTEMPTS):
