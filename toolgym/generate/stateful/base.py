@@ -30,6 +30,7 @@ __all__ = [
     "identity_tools",
     "FakeData",
     "new_id",
+    "policy",
 ]
 
 TODAY = "2024-06-15"
@@ -46,6 +47,27 @@ def days_after(date: str, days: int) -> str:
     import datetime
 
     return (datetime.date.fromisoformat(date) + datetime.timedelta(days=days)).isoformat()
+
+
+def policy(title: str, intro: str, identity: str, rules: tuple[str, ...], who: str) -> str:
+    """A domain's written policy (its ``wiki.md``): the identity rule, the domain's own rules, then
+    the two every domain shares (refuse what breaks the policy, saying why; one call a turn).
+
+    Example:
+        >>> print(policy("Shop", "You help.", "Verify.", ("Be kind.",), "customer"))
+        # Shop
+        <BLANKLINE>
+        You help. Today is 2024-06-15.
+        <BLANKLINE>
+        - Verify.
+        - Be kind.
+        - If a request breaks this policy, do not make the change: tell the customer why.
+        - Make one tool call at a time.
+        <BLANKLINE>
+    """
+    lines = (identity, *rules, f"If a request breaks this policy, do not make the change: tell the {who} why.",
+             "Make one tool call at a time.")
+    return f"# {title}\n\n{intro} Today is {TODAY}.\n\n" + "".join(f"- {line}\n" for line in lines)
 
 
 def new_id(table: Mapping[str, Any], prefix: str) -> str:

@@ -14,6 +14,7 @@ from toolgym.generate.stateful.base import (
     ToolDef,
     days_after,
     identity_tools,
+    policy,
 )
 
 __all__ = ["LIBRARY"]
@@ -141,15 +142,13 @@ class Library:
     def wiki(self, strict: bool) -> str:
         identity = ("Before any change, verify the member: find their user id from their email and pass it as "
                     "user_id." if strict else "Find the member's user id from their email when a tool needs it.")
-        return (f"# Library desk policy\n\nYou help members of a public library. Today is {TODAY}.\n\n"
-                f"- {identity}\n"
-                f"- A member owing more than {MAX_FINES:.2f} in fines cannot borrow; at most {MAX_LOANS} active "
-                "loans per member. Loans last 21 days.\n"
-                f"- A loan can be renewed by 14 days at most {MAX_RENEWALS} times, and not once it is overdue.\n"
-                "- Returning a book late costs 0.25 per day late, added to the member's fines.\n"
-                "- A hold can be placed only on a book with no copy available.\n"
-                "- If a request breaks this policy, do not make the change: tell the member why.\n"
-                "- Make one tool call at a time.\n")
+        return policy("Library desk policy", "You help members of a public library.", identity, (
+            f"A member owing more than {MAX_FINES:.2f} in fines cannot borrow; at most {MAX_LOANS} active "
+            "loans per member. Loans last 21 days.",
+            f"A loan can be renewed by 14 days at most {MAX_RENEWALS} times, and not once it is overdue.",
+            "Returning a book late costs 0.25 per day late, added to the member's fines.",
+            "A hold can be placed only on a book with no copy available.",
+        ), "member")
 
     def intents(self) -> dict[str, list[Intent]]:
         return {"write": [_renew, _return, _checkout], "conditional": [_borrow_or_hold],

@@ -14,6 +14,7 @@ from toolgym.generate.stateful.base import (
     ToolDef,
     days_after,
     identity_tools,
+    policy,
 )
 
 __all__ = ["SHOP"]
@@ -143,14 +144,12 @@ class Shop:
         identity = ("Before any change, verify the customer's identity: find their user id from their email "
                     "and pass it as user_id to the write tool." if strict else
                     "Identify the customer from their email when you need their orders.")
-        return (f"# Shop agent policy\n\nYou help customers of an online shop with their orders. Today is {TODAY}.\n\n"
-                f"- {identity}\n"
-                "- Only pending orders can be cancelled; the total is refunded to the order's payment method.\n"
-                "- Only items of delivered orders can be returned or exchanged, each item once.\n"
-                "- A refund always goes to the original payment method of the order.\n"
-                "- An exchange must be the same model in another colour that is in stock.\n"
-                "- If a request breaks this policy, do not make the change: tell the customer why.\n"
-                "- Make one tool call at a time.\n")
+        return policy("Shop agent policy", "You help customers of an online shop with their orders.", identity, (
+            "Only pending orders can be cancelled; the total is refunded to the order's payment method.",
+            "Only items of delivered orders can be returned or exchanged, each item once.",
+            "A refund always goes to the original payment method of the order.",
+            "An exchange must be the same model in another colour that is in stock.",
+        ), "customer")
 
     def intents(self) -> dict[str, list[Intent]]:
         return {"write": [_cancel, _return, _exchange], "conditional": [_exchange_or_else],

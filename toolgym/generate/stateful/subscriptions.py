@@ -14,6 +14,7 @@ from toolgym.generate.stateful.base import (
     ToolDef,
     days_after,
     identity_tools,
+    policy,
 )
 
 __all__ = ["SUBSCRIPTIONS"]
@@ -126,14 +127,12 @@ class Subscriptions:
     def wiki(self, strict: bool) -> str:
         identity = ("Before any change, verify the subscriber: find their user id from their email and pass it "
                     "as user_id." if strict else "Find the subscriber's user id from their email when needed.")
-        return (f"# Subscription support policy\n\nYou help subscribers of a streaming service. Today is {TODAY}.\n\n"
-                f"- {identity}\n"
-                "- Only active subscriptions can change plan or be paused; a subscription can be paused "
-                f"{MAX_PAUSES} time at most.\n"
-                "- Active or paused subscriptions can be cancelled.\n"
-                f"- Only settled payments of the last {REFUND_DAYS} days can be refunded.\n"
-                "- If a request breaks this policy, do not make the change: tell the subscriber why.\n"
-                "- Make one tool call at a time.\n")
+        return policy("Subscription support policy", "You help subscribers of a streaming service.", identity, (
+            "Only active subscriptions can change plan or be paused; a subscription can be paused "
+            f"{MAX_PAUSES} time at most.",
+            "Active or paused subscriptions can be cancelled.",
+            f"Only settled payments of the last {REFUND_DAYS} days can be refunded.",
+        ), "subscriber")
 
     def intents(self) -> dict[str, list[Intent]]:
         return {"write": [_change, _pause, _cancel], "conditional": [_refund_or_cancel],

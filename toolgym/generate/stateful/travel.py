@@ -14,6 +14,7 @@ from toolgym.generate.stateful.base import (
     ToolDef,
     days_after,
     identity_tools,
+    policy,
 )
 
 __all__ = ["TRAVEL"]
@@ -133,14 +134,12 @@ class Travel:
     def wiki(self, strict: bool) -> str:
         identity = ("Before any change, verify the traveller: find their user id from their email and pass it as "
                     "user_id." if strict else "Find the traveller's user id from their email when a tool needs it.")
-        return (f"# Travel agent policy\n\nYou help travellers with flight reservations. Today is {TODAY}.\n\n"
-                f"- {identity}\n"
-                "- Pay only with a payment method in the traveller's profile.\n"
-                "- Only business reservations or insured ones can be cancelled (refunded); economy without "
-                "insurance is non-refundable.\n"
-                "- A confirmed economy reservation can be upgraded to business if enough business seats are left.\n"
-                "- If a request breaks this policy, do not make the change: tell the traveller why.\n"
-                "- Make one tool call at a time.\n")
+        return policy("Travel agent policy", "You help travellers with flight reservations.", identity, (
+            "Pay only with a payment method in the traveller's profile.",
+            "Only business reservations or insured ones can be cancelled (refunded); economy without "
+            "insurance is non-refundable.",
+            "A confirmed economy reservation can be upgraded to business if enough business seats are left.",
+        ), "traveller")
 
     def intents(self) -> dict[str, list[Intent]]:
         return {"write": [_book, _cancel, _upgrade], "conditional": [_economy_or_business],
