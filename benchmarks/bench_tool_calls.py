@@ -293,7 +293,8 @@ def labels(isolations: list[str]) -> dict[str, str]:
     paths = {"ftrl": "(a) FTRL: exec + thread per call"}
     for isolation in isolations:
         paths[f"sandbox_{isolation}"] = f"(b) SandboxRuntime, isolation={isolation}"
-        paths[f"reuse_{isolation}"] = f"(b') same, worker reused, {isolation}"
+        paths[f"fresh_{isolation}"] = f"(b'') same, a fresh worker every episode, {isolation}"
+        paths[f"reuse_{isolation}"] = f"(b') same, worker always reused, {isolation}"
     paths["inprocess"] = "(c) in-process, exec once"
     return paths
 
@@ -305,6 +306,9 @@ def run_sweeps(
     runtimes = {}
     for isolation in isolations:
         runtimes[f"sandbox_{isolation}"] = SandboxRuntime({}, timeout=10.0, isolation=isolation)
+        runtimes[f"fresh_{isolation}"] = SandboxRuntime(
+            {}, timeout=10.0, isolation=isolation, reuse_clean_workers=False
+        )
         runtimes[f"reuse_{isolation}"] = SandboxRuntime(
             {}, timeout=10.0, isolation=isolation, fresh_worker_per_episode=False
         )
@@ -323,11 +327,13 @@ def run_sweeps(
                 runs[key].append(timed(sweep_sandbox, runtime, environments, {}, pause))
             runs["inprocess"].append(timed(sweep_inprocess, environments, skip, pause))
         restarts = sum(runtime.restarts for runtime in runtimes.values())
+        reused = {key: runtime.workers_reused for key, runtime in runtimes.items() if key.startswith("sandbox_")}
     differ = {
         isolation: sum(outputs[f"sandbox_{isolation}"][k] != out for k, out in first.items())
         for isolation in isolations
     }
-    return {"runs": runs, "outputs": first, "restarts": restarts, "outputs_differ": differ}
+    return {"runs": runs, "outputs": first, "restarts": restarts, "outputs_differ": differ,
+            "workers_reused": reused, "episodes_per_runtime": len(environments) * (repeat + 1)}
 
 
 def summarize(runs: dict[str, list[dict]], environments: int) -> dict:
@@ -403,6 +409,8 @@ def main(argv: list[str] | None = None) -> None:
         "zygote_start_ms": zygote_ms,
         "outputs_differ_from_first_isolation": sweeps["outputs_differ"],
         "sandbox_restarts": sweeps["restarts"],
+        "workers_reused": sweeps["workers_reused"],
+        "episodes_per_runtime": sweeps["episodes_per_runtime"],
         "callable": sum(v for k, v in counts.items() if k.startswith("callable")),
         "outcomes": dict(sorted(counts.items())),
         "repeat": args.repeat,
@@ -423,13 +431,13 @@ def print_table(result: dict) -> None:
     print(
         "calls/s (x FTRL). episode: setup + each tool once; first / repeat: a tool's 1st / 2nd call"
     )
-    print(f"{'path':<44}{'episode':>18}{'first call':>18}{'repeat call':>18}{'ms/episode':>12}")
+    print(f"{'path':<56}{'episode':>18}{'first call':>18}{'repeat call':>18}{'ms/episode':>12}")
     for path, label in labels(result["isolations"]).items():
         cells = "".join(
             f"{rates[path][p]:>10,.0f} ({ratios[path][p]:>5.2f})"
             for p in ("episode", "first", "repeat")
         )
-        print(f"{label:<44}{cells}{result['episode_ms'][path]:>12.2f}")
+        print(f"{label:<56}{cells}{result['episode_ms'][path]:>12.2f}")
     setup = result["setup_ms_per_environment"]
     print("setup per environment (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in setup.items()))
     print("CPU per episode (ms): this process + sandbox processes (zygotes, workers)")
@@ -449,6 +457,10 @@ def print_table(result: dict) -> None:
     print(
         f"callable tools: {result['callable']}/{result['tools']}; "
         f"sandbox restarts: {result['sandbox_restarts']}"
+    )
+    print(
+        f"episodes whose worker was reused, of {result['episodes_per_runtime']} per runtime: "
+        + ", ".join(f"{k} {v}" for k, v in result["workers_reused"].items())
     )
     for outcome, count in result["outcomes"].items():
         print(f"  {outcome:<40}{count:>6}")

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# A shared, busy CI machine makes data generation slow now and then: no test may fail for that.
+settings.register_profile("toolgym", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("toolgym")
 
 REPO = Path(__file__).resolve().parents[1]
 SHOP_SUITE = REPO / "tests" / "fixtures" / "shop" / "shop.jsonl"

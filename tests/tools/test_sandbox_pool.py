@@ -45,7 +45,10 @@ CLEAN = ToolResult('[3.141592653589793, [1, 2], "0.3333333333333333333333333333"
 
 @pytest.fixture(params=ISOLATIONS)
 def runtime(request):
-    with SandboxRuntime({}, timeout=5.0, memory_mb=256, isolation=request.param) as rt:
+    """A runtime that gives every episode a fresh worker (reuse is tested in test_sandbox_reuse)."""
+    with SandboxRuntime(
+        {}, timeout=5.0, memory_mb=256, isolation=request.param, reuse_clean_workers=False
+    ) as rt:
         yield rt
 
 

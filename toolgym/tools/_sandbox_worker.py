@@ -8,6 +8,7 @@ sources the runtime has seen loaded, which the workers it forks inherit (:class:
 
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import math
@@ -47,24 +48,26 @@ _PREIMPORTS = (
 class _CodeCache:
     """Compiled tool sources by (name, source), oldest dropped past :data:`CACHE_CHARS` of source.
 
-    The zygote fills its copy between workers, so every worker forked later inherits the code
-    objects; a worker adds what it had to compile to its own copy (kept only in reuse mode).
+    Each entry is ``(code, reusable)``: the code object (or the compile error's text) and whether
+    :func:`leaves_no_trace` passed the source. The zygote fills its copy between workers, so every
+    worker forked later inherits them; a worker adds what it had to compile to its own copy.
     """
 
     def __init__(self) -> None:
-        self.codes: dict[tuple[str, str], Any] = {}
+        self.codes: dict[tuple[str, str], tuple[Any, bool]] = {}
         self.chars = 0
 
-    def get(self, name: str, source: str) -> tuple[Any, bool]:
-        """The code object (or the compile error's text) and whether it had to be compiled now."""
+    def get(self, name: str, source: str) -> tuple[tuple[Any, bool], bool]:
+        """``(code, reusable)`` and whether the source had to be compiled now."""
         key = (name, source)
         code = self.codes.get(key)
         if code is not None:
             return code, False
         try:
-            code = compile(source, f"<tool {name}>", "exec")
+            tree = ast.parse(source, f"<tool {name}>")
+            code = (compile(tree, f"<tool {name}>", "exec"), leaves_no_trace(tree))
         except BaseException as error:  # SyntaxError, ValueError (null bytes), RecursionError...
-            code = _describe(error)
+            code = (_describe(error), True)
         self.codes[key] = code
         self.chars += len(source)
         while self.chars > CACHE_CHARS and len(self.codes) > 1:
@@ -72,6 +75,225 @@ class _CodeCache:
             del self.codes[old_name, old_source]
             self.chars -= len(old_source)
         return code, True
+
+
+# ---------------------------------------------------------------------- what lets a worker be reused
+
+REUSE_MODULES = frozenset(
+    "calendar cmath collections copy datetime decimal fractions functools hashlib itertools json "
+    "math random re statistics string time typing".split()
+)
+"""What a tool may import and still leave its worker reusable: modules the zygote has imported,
+whose process-wide state a tool can change through their public names only in ``random`` and
+``decimal``, which every episode's load restores (:func:`restore_module_state`)."""
+_FORBIDDEN_BUILTINS = frozenset(
+    "getattr setattr delattr globals vars locals eval exec compile __import__ breakpoint input open "
+    "memoryview help exit quit".split()
+)
+_READABLE_DUNDERS = frozenset({"__name__", "__doc__"})
+
+
+def leaves_no_trace(tree: ast.AST) -> bool:
+    """Whether running this tool's code can leave nothing behind in its process for a later episode.
+
+    A worker runs each episode's tools in fresh namespaces; what could outlive the episode is a
+    change to state outside them: a module's globals, a class's attributes, a shared object, the
+    interpreter. The check is conservative (any doubt: False) and static, resolving the names the
+    code imports against the modules this process has loaded. It passes code that
+
+    - imports only :data:`REUSE_MODULES` (absolute, no ``*``);
+    - reads no attribute whose name starts with ``_`` and no dunder name but ``__name__`` and
+      ``__doc__`` (no ``__class__``, ``__globals__``, ``__builtins__``, ``__subclasses__``...),
+      defines no ``__del__``, and does not use :data:`_FORBIDDEN_BUILTINS` (``getattr``, ``eval``,
+      ``globals``, ``open``...) unless it binds that name itself;
+    - assigns or deletes attributes only of ``self`` or ``cls``, and items only of its own names
+      (never of an imported name, never of a call's result);
+    - uses what it imported only by calling it (not ``calendar.setfirstweekday`` or ``time.tzset``;
+      a bound method of a module-level object only for ``random``'s functions), by indexing it when it has no ``__setitem__``, as a type (in
+      ``except``, class bases, annotations, ``isinstance``), or as a value that cannot change
+      (numbers, strings, tuples, dates, built-in types and functions): never as a module, a
+      Python function or a mutable object handed around.
+
+    What the worker checks after each call covers the rest (:meth:`_Worker.op_call`): no module
+    was imported. A worker that ran code failing either check is never given another episode.
+    """
+    try:
+        return _TraceCheck(tree).passes()
+    except (RecursionError, ValueError, TypeError, AttributeError):
+        return False
+
+
+class _TraceCheck:
+    """One run of :func:`leaves_no_trace` (see there for the rules)."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.tree = tree
+        self.parents: dict[ast.AST, ast.AST] = {}
+        self.bound: set[str] = set()
+        self.imported: dict[str, Any] = {}
+        self.type_positions: set[ast.AST] = set()
+        import calendar
+        import datetime
+        import decimal
+        import fractions
+
+        self.values = (int, float, complex, str, bytes, type(None), frozenset, range, tuple,
+                       datetime.date, datetime.time, datetime.timedelta, datetime.tzinfo,
+                       decimal.Decimal, fractions.Fraction, type(calendar.month_name),
+                       type(calendar.day_name))
+
+    def passes(self) -> bool:
+        parents, stack = self.parents, [self.tree]
+        while stack:  # ast.walk, without its generators: this runs for every new source
+            node = stack.pop()
+            if not self.collect(node):
+                return False
+            for field in node._fields:
+                value = getattr(node, field, None)
+                for child in value if isinstance(value, list) else (value,):
+                    if isinstance(child, ast.AST):
+                        parents[child] = node
+                        stack.append(child)
+        return all(self.allowed(node) for node in parents)
+
+    def collect(self, node: ast.AST) -> bool:
+        """Notes bound names, imports and the positions where a type is expected."""
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            self.bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.bound.add(node.name)
+            if node.name == "__del__":
+                return False
+            if isinstance(node, ast.ClassDef):
+                self.type_positions.update(node.bases)
+            else:
+                self.type_positions.add(node.returns)
+        elif isinstance(node, ast.arg):
+            self.bound.add(node.arg)
+            self.type_positions.add(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            self.type_positions.add(node.annotation)
+        elif isinstance(node, ast.ExceptHandler):
+            self.type_positions.add(node.type)
+            if node.name:
+                self.bound.add(node.name)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 2:
+            if node.func.id in ("isinstance", "issubclass"):
+                self.type_positions.add(node.args[1])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.partition(".")[0]
+                if top not in REUSE_MODULES or alias.name not in sys.modules:
+                    return False
+                self.imported[alias.asname or top] = sys.modules[alias.name if alias.asname else top]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level or node.module is None or node.module.partition(".")[0] not in REUSE_MODULES:
+                return False
+            module = sys.modules.get(node.module)
+            for alias in node.names:
+                if module is None or alias.name == "*" or alias.name.startswith("_"):
+                    return False
+                value = getattr(module, alias.name, sys.modules.get(f"{node.module}.{alias.name}"))
+                if value is None and alias.name != "None":
+                    return False
+                self.imported[alias.asname or alias.name] = value
+        return True
+
+    def allowed(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute):
+            if node.attr.startswith("_"):
+                return False
+            if not isinstance(node.ctx, ast.Load):
+                root = _root(node)
+                return isinstance(root, ast.Name) and root.id in ("self", "cls") and root.id not in self.imported
+        elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+            root = _root(node)
+            return isinstance(root, ast.Name) and root.id not in self.imported
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id.startswith("__") and node.id not in _READABLE_DUNDERS:
+                return False
+            if node.id in _FORBIDDEN_BUILTINS and node.id not in self.bound:
+                return False
+            if node.id in self.imported:
+                return self.use_allowed(node)
+        return True
+
+    def use_allowed(self, name: ast.Name) -> bool:
+        """Whether this use of an imported name (with the attributes read off it) is allowed."""
+        top: ast.AST = name
+        value = self.imported[name.id]
+        parent = self.parents.get(top)
+        while isinstance(parent, ast.Attribute) and parent.value is top:
+            if not isinstance(parent.ctx, ast.Load):
+                return False
+            value = getattr(value, parent.attr)  # a missing name raises AttributeError: not passed
+            top, parent = parent, self.parents.get(parent)
+        if isinstance(parent, ast.Call) and parent.func is top:
+            if any(value is setter for setter in _state_setters()):
+                return False
+            owner = getattr(value, "__self__", None)
+            return owner is None or isinstance(owner, (type, type(sys))) or owner is _random_instance()
+        if isinstance(parent, ast.Subscript) and parent.value is top:
+            return not isinstance(value, (dict, list, set, bytearray)) and not hasattr(type(value), "__setitem__")
+        if top in self.type_positions or _inside(top, self.type_positions, self.parents):
+            return isinstance(value, type) or type(value).__module__ == "typing" or isinstance(value, tuple)
+        if isinstance(value, type):
+            return not value.__flags__ & (1 << 9)  # a built-in (static) type, never a Python class
+        if type(value).__name__ == "builtin_function_or_method":
+            return isinstance(getattr(value, "__self__", None), (type(None), type, type(sys)))
+        return isinstance(value, self.values) or type(value).__module__ == "typing"
+
+
+def _root(node: ast.AST) -> ast.AST:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node
+
+
+def _inside(node: ast.AST, positions: set[ast.AST], parents: dict[ast.AST, ast.AST]) -> bool:
+    """Whether ``node`` is part of an expression in ``positions`` (e.g. a tuple of exception types)."""
+    while node in parents:
+        node = parents[node]
+        if node in positions:
+            return True
+        if isinstance(node, ast.stmt):
+            return False
+    return False
+
+
+def _state_setters() -> tuple[Any, ...]:
+    """The functions of :data:`REUSE_MODULES` that change state no episode restores."""
+    import calendar
+
+    return (calendar.setfirstweekday, time.tzset)
+
+
+def _random_instance() -> Any:
+    import random
+
+    return random._inst  # the object behind random's module-level functions
+
+
+_MODULE_STATE: dict[str, Any] = {}
+
+
+def save_module_state() -> None:
+    """Notes the state of ``random`` and ``decimal``'s context (in the zygote, before forking)."""
+    import decimal
+    import random
+
+    _MODULE_STATE.update(random=random.getstate(), decimal=decimal.getcontext().copy(),
+                         modules=len(sys.modules))
+
+
+def restore_module_state() -> None:
+    """Puts ``random`` and ``decimal``'s context back as :func:`save_module_state` found them, so an
+    episode in a reused worker draws the same numbers as in a fresh one."""
+    import decimal
+    import random
+
+    random.setstate(_MODULE_STATE["random"])
+    decimal.setcontext(_MODULE_STATE["decimal"].copy())
 
 
 _CACHE = _CodeCache()
@@ -243,6 +465,24 @@ def _send(fd: int, message: dict) -> None:
         view = view[os.write(fd, view) :]
 
 
+SPIN_SECONDS = 1e-3
+"""How long a worker polls for the next request before it sleeps in ``read``."""
+
+
+def _spin_until_readable(fd: int, seconds: float) -> None:
+    """Polls ``fd`` for up to ``seconds`` without sleeping.
+
+    Calls often come back to back (an env replaying a prefix, a turn of parallel calls): a
+    worker that is still awake when the next request arrives saves the kernel two wake-ups (tens
+    of microseconds each on a virtual machine), a worker that waited in vain spent ``seconds``.
+    """
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    deadline = time.perf_counter() + seconds
+    while not poll.poll(0) and time.perf_counter() < deadline:
+        pass
+
+
 def _read_exact(fd: int, size: int) -> bytes | None:
     chunks, missing = [], size
     while missing:
@@ -310,15 +550,19 @@ class _Worker:
         self.memory_mb = int(config["memory_mb"])
         self.cpu_seconds = config["cpu_seconds"]
         self.codes: dict[str, Any] = {}
+        self.sources: dict[int, tuple[Any, bool]] = {}  # what the runtime may name by id
         self.functions: dict[str, Any] = {}
         self.state: Any = None
         self.limits_missing: list[str] = []
+        self.clean = True  # no code run here could have left a trace (see leaves_no_trace)
+        self.modules = len(sys.modules)
 
     def serve(self) -> None:
         os.setpgid(0, 0)
         self._apply_limits()
         self.warm_up()
         while True:
+            _spin_until_readable(self.requests, SPIN_SECONDS)
             header = _read_exact(self.requests, _HEADER.size)
             body = header and _read_exact(self.requests, _HEADER.unpack(header)[0])
             if not body:
@@ -339,9 +583,10 @@ class _Worker:
         ``json``'s, ``datetime``'s...), and each such copy-on-write page fault costs microseconds;
         most of them then happen here, in advance, instead of during the episode.
         """
-        self.op_load({"codes": {"warm_up": _WARM_UP_TOOL}, "state": None})
+        self.op_load({"codes": {"warm_up": [-1, _WARM_UP_TOOL]}, "known": {}, "state": None})
         self.op_call({"name": "warm_up", "args": {"day": "2000-01-01"}, "extra": {}})
-        self.codes, self.functions = {}, {}
+        self.codes, self.functions, self.sources = {}, {}, {}
+        self.modules, self.clean = len(sys.modules), True  # what the warm-up imported is the baseline
 
     def _apply_limits(self) -> None:
         """Sets the resource limits (recording the ones refused) and disables process creation."""
@@ -372,13 +617,21 @@ class _Worker:
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
     def op_load(self, request: dict) -> dict:
-        """Takes the episode's codes (compiling only what the zygote had not) and state."""
+        """Takes the episode's codes (compiling only what the zygote had not) and state.
+
+        A reused worker drops the last episode's namespaces and state with its codes, and
+        restores the module state an episode may change (:func:`restore_module_state`).
+        """
         self.state = request["state"]
         self.codes, self.functions = {}, {}
+        restore_module_state()
         compiled = 0
-        for name, source in request["codes"].items():
-            self.codes[name], fresh = _CACHE.get(name, source)
+        for name, (source_id, source) in request["codes"].items():
+            entry, fresh = _CACHE.get(name, source)
+            self.codes[name] = self.sources[source_id] = entry
             compiled += fresh
+        for name, source_id in request["known"].items():
+            self.codes[name] = self.sources[source_id]
         return {"ok": True, "limits_missing": self.limits_missing, "compiled": compiled}
 
     def op_state(self, _request: dict) -> dict:
@@ -410,21 +663,24 @@ class _Worker:
             text = _describe(error)
         if os.getpid() != self.pid:
             os._exit(0)
-        if _has_children():
+        if not self.clean and _has_children():  # code that passed leaves_no_trace cannot fork
             text = f"Error: {name} started a child process, which the sandbox does not allow"
             ok, recycle = False, True
         if len(text) > self.max_output_chars:
             cut = len(text) - self.max_output_chars
             text = f"{text[: self.max_output_chars]}... [truncated {cut} characters]"
-        return {"out": text, "ok": ok, "recycle": recycle}
+        if len(sys.modules) != self.modules:  # an import no check foresaw, e.g. a lazy one
+            self.clean = False
+        return {"out": text, "ok": ok, "recycle": recycle, "clean": self.clean}
 
     def _function(self, name: str) -> Any:
         function = self.functions.get(name)
         if function is not None:
             return function
-        code = self.codes[name]
+        code, reusable = self.codes[name]
         if isinstance(code, str):
             raise _LoadError(code)
+        self.clean = self.clean and reusable
         namespace: dict[str, Any] = {"__name__": f"toolgym_tool_{name}"}
         exec(code, namespace)
         function = namespace.get(name)
@@ -488,6 +744,7 @@ def _main() -> None:
         # rather than in every worker (about 2 ms each).
         time.strptime("2000-01-01", "%Y-%m-%d")
         _CACHE.get("warm_up", _WARM_UP_TOOL)
+        save_module_state()
         _forbid_tracing()
         _Zygote(config, requests, replies).run()
     except BaseException as error:  # report it, so the runtime can explain a failed start

@@ -82,6 +82,11 @@ __all__ = ["SandboxRuntime"]
 
 _EXIT_WAIT = 5.0
 """Seconds to wait for a retired worker's exit before giving its zygote up."""
+_SPIN_SECONDS = 1e-3
+"""How long the runtime polls for a reply before it sleeps: most calls answer within it, and a
+reply read without sleeping saves a wake-up (tens of microseconds on a virtual machine)."""
+MAX_REUSES = 1000
+"""Episodes a worker takes after its first, at most, when it is reused (``reuse_clean_workers``)."""
 _SHARE_CHARS = 48 << 10
 """Source characters sent to a zygote per reset, so that the control socket never fills."""
 
@@ -131,9 +136,12 @@ class _Lane:
         self.spawned, self.worker_pid = -1, 0  # the last worker the zygote reported forked
         self.doomed: int | None = None  # a worker told to die whose exit is not read yet
         self.touched = False  # whether the current worker may have run tool code
+        self.clean = True  # whether its worker said that no code it ran can have left a trace
+        self.reuses = 0  # episodes the current worker took after its first
         self.next_id = 0
         self.pending: int | None = None  # a load whose reply is not read yet
         self.loaded: dict[str, str] = {}
+        self.source_ids: dict[tuple[str, str], int] = {}  # sources the current worker holds, by id
         self.validated: dict[str, str] | None = None  # codes a worker here loaded (compiled) fine
         self.cached: set[int] = set()  # (name, source) hashes sent to the zygote's cache
         self.cached_chars = 0
@@ -142,15 +150,29 @@ class _Lane:
     def request(self, payload: str, runs_tools: bool = False) -> int:
         """Sends a request (a JSON object without an id) to the current worker; returns its id."""
         self.touched = self.touched or runs_tools
+        self.clean = self.clean and not runs_tools  # until the reply says otherwise
         self.next_id += 1
         header = f'{{"id": {self.next_id}, "gen": {self.generation}, '  # others skip it
         data = (header + payload.lstrip()[1:]).encode()
         _write_all(self.requests, _HEADER.pack(len(data)) + data, "the worker")
         return self.next_id
 
-    def load(self, codes: dict[str, str], codes_json: str, state_json: str) -> None:
+    def load(self, codes: dict[str, str], state_json: str, as_json: Callable[[str], str]) -> None:
+        """Queues the load of ``codes``: a source the current worker already holds goes as its id.
+
+        ``as_json`` returns a string's JSON (the runtime keeps those of the sources it loads).
+        """
+        new, known = [], {}
+        for name, source in codes.items():
+            source_id = self.source_ids.get((name, source))
+            if source_id is None:
+                source_id = self.source_ids[name, source] = len(self.source_ids)
+                new.append(f"{as_json(name)}: [{source_id}, {as_json(source)}]")
+            else:
+                known[name] = source_id
         self.pending = self.request(
-            f'{{"op": "load", "codes": {codes_json}, "state": {state_json}}}'
+            f'{{"op": "load", "codes": {{{", ".join(new)}}}, "known": {json.dumps(known)}, '
+            f'"state": {state_json}}}'
         )
         self.loaded = codes
 
@@ -158,7 +180,7 @@ class _Lane:
         """Has the zygote kill the current worker (and fork the next); does not wait."""
         self.command({"kill": self.generation})
         self.doomed, self.generation, self.pending = self.generation, self.generation + 1, None
-        self.touched = False
+        self.touched, self.clean, self.reuses, self.source_ids = False, True, 0, {}
 
     def command(self, message: dict) -> None:
         _write_all(self.ctrl, json.dumps(message).encode() + b"\n", "the zygote")
@@ -225,6 +247,7 @@ class _Lane:
                 self.doomed = None
             elif generation == self.generation:
                 self.generation, self.pending, self.touched = generation + 1, None, False
+                self.clean, self.reuses, self.source_ids = True, 0, {}
                 raise _Failure("crash", status=int(event["exit"]))
 
     def drain(self) -> None:
@@ -250,7 +273,10 @@ class _Lane:
             self._fill(min(remaining, 60.0))
 
     def _fill(self, timeout: float) -> None:
-        for fd, _ in self.poll.poll(timeout * 1000):
+        deadline = time.perf_counter() + min(timeout, _SPIN_SECONDS)
+        while not (ready := self.poll.poll(0)) and time.perf_counter() < deadline:
+            pass  # a reply within microseconds is read without sleeping (see _SPIN_SECONDS)
+        for fd, _ in ready or self.poll.poll(timeout * 1000):
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 raise _Failure("broken", "the zygote closed its pipes")
@@ -301,6 +327,14 @@ class SandboxRuntime:
             (no process is forked or torn down per episode, which saves CPU time, not waiting;
             module-level changes such as monkey patches or ``decimal`` contexts then survive
             into later episodes).
+        reuse_clean_workers: True: a worker whose episode ran only code that provably leaves
+            nothing behind in its process (:func:`~toolgym.tools._sandbox_worker.leaves_no_trace`:
+            imports of a set of standard modules only, no ``_`` attributes, no attribute writes
+            but to ``self``, no ``eval``, ``getattr`` or ``globals``...) takes the next episode
+            too, with fresh namespaces, the new state and ``random``'s and ``decimal``'s state
+            restored: the next episode sees what a fresh worker would, without a fork. Any
+            other worker is replaced as ``fresh_worker_per_episode`` says. Up to
+            :data:`MAX_REUSES` episodes a worker. False: only ``fresh_worker_per_episode`` decides.
         standby: True: from the second episode on, a second zygote keeps the next episode's
             worker forked in advance, so ``reset`` waits for no fork (it costs that zygote's
             memory, 30-50 MB, and its start, about 0.1 s of CPU). False: one zygote, which forks
@@ -326,6 +360,7 @@ class SandboxRuntime:
         cpu_seconds: int | None = None,
         max_output_chars: int = 8192,
         fresh_worker_per_episode: bool = True,
+        reuse_clean_workers: bool = True,
         standby: bool = True,
         isolation: str = "auto",
     ) -> None:
@@ -339,6 +374,7 @@ class SandboxRuntime:
         self.cpu_seconds = cpu_seconds
         self.max_output_chars = int(max_output_chars)
         self.fresh_worker_per_episode = bool(fresh_worker_per_episode)
+        self.reuse_clean_workers = bool(reuse_clean_workers)
         self.standby = bool(standby)
         self.isolation = _bubblewrap.choose_isolation(isolation)
         """The isolation that runs: ``"os"`` (bubblewrap) or ``"process"``."""
@@ -346,9 +382,11 @@ class SandboxRuntime:
         """How many times a worker was replaced after a failure (not counting resets)."""
         self.sources_compiled = 0
         """How many tool sources workers had to compile; those a zygote had cached do not count."""
+        self.workers_reused = 0
+        """How many resets gave the episode to the worker that ran tool code in the last one."""
         self._codes = _check_codes(codes)
-        self._codes_json = json.dumps(self._codes)
         self._state_json = "null"
+        self._json_of: dict[str, str] = {}
         self._lock = threading.RLock()
         self._active: _Lane | None = None  # the zygote whose worker runs the episode
         self._standby: _Lane | None = None  # the other one, whose worker waits for the next
@@ -399,6 +437,8 @@ class SandboxRuntime:
             self._recover(failure)
             return ToolResult(self._failure_text(name, failure), ok=False)
         output, ok = reply.get("out"), reply.get("ok")
+        if self._active is not None:
+            self._active.clean = reply.get("clean") is True
         if not isinstance(output, str) or not isinstance(ok, bool):
             failure = _Failure("broken", "the worker sent a malformed reply")
             self._recover(failure)
@@ -422,15 +462,16 @@ class SandboxRuntime:
         with self._lock:
             self._share_compiled()
             if new_codes is not None and new_codes != self._codes:
-                self._codes, self._codes_json = new_codes, json.dumps(new_codes)
+                self._codes = new_codes
             self._state_json = state_json
             self._episodes += 1
             if self._active is None:
                 self._spawn()
-            elif self._active.pending is None and not (
-                self._active.touched and self.fresh_worker_per_episode
-            ):  # no tool code ran in this worker (or the caller chose reuse): it is still fresh
+            elif self._active.pending is None and self._reusable(self._active):
                 try:
+                    if self._active.touched:
+                        self._active.reuses += 1
+                        self.workers_reused += 1
                     self._load(self._active)
                 except _Failure:
                     self._respawn()
@@ -495,6 +536,12 @@ class SandboxRuntime:
         self._load(self._active)
         return self._active
 
+    def _reusable(self, lane: _Lane) -> bool:
+        """Whether the worker of ``lane`` may take the next episode (see ``reuse_clean_workers``)."""
+        if not lane.touched or not self.fresh_worker_per_episode:
+            return True  # no tool code ran in it (it is still fresh), or the caller chose reuse
+        return self.reuse_clean_workers and lane.clean and lane.reuses < MAX_REUSES
+
     def _keeps_standby(self) -> bool:
         return self.standby and self.fresh_worker_per_episode
 
@@ -517,7 +564,16 @@ class SandboxRuntime:
         return _bubblewrap.wrap(command, script)
 
     def _load(self, lane: _Lane) -> None:
-        lane.load(self._codes, self._codes_json, self._state_json)
+        lane.load(self._codes, self._state_json, self._as_json)
+
+    def _as_json(self, text: str) -> str:
+        """``json.dumps(text)``, kept for the sources of the last few episodes (they are long)."""
+        encoded = self._json_of.get(text)
+        if encoded is None:
+            if len(self._json_of) > 4096:
+                self._json_of.clear()
+            encoded = self._json_of[text] = json.dumps(text)
+        return encoded
 
     def _request(self, payload: str, timeout: float, limit: int, runs_tools: bool = False) -> dict:
         """Sends one request and returns its reply; raises :class:`_Failure`.
