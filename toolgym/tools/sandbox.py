@@ -14,6 +14,10 @@ while the episode runs; the two take turns. Each zygote keeps the code objects o
 earlier episodes loaded (compiled there once a worker compiled them safely), so the workers it forks
 inherit them: a reset waits for neither a fork nor a compile, and nothing a tool did to its process
 (globals, monkey patches, ``decimal`` contexts, threads, leaked memory) reaches the next episode.
+Unless a worker's episode ran only code that provably leaves no trace in its process
+(:func:`~toolgym.tools._sandbox_worker.leaves_no_trace`, ``reuse_clean_workers``): then that worker
+takes the next episode itself, with fresh namespaces and ``random``'s and ``decimal``'s state
+restored, and no process is forked or torn down (most of an episode's cost otherwise).
 When a worker hangs past the per-call timeout, crashes (segfault, ``os._exit``), runs out of memory
 or leaves child processes behind, it is killed with its process group and a fresh worker takes over,
 with the current codes and the episode's initial state; the call returns a failed
