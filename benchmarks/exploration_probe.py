@@ -19,10 +19,9 @@ import collections
 import time
 
 import torch
-import yaml
 
 from toolgym.hf import load_pretrained
-from toolgym_train.config import ToolGymTrainConfig, preset_path
+from toolgym_train.cli import expand_preset, make_parser
 from toolgym_train.generation import make_generator
 from toolgym_train.policy import make_env
 from toolgym_train.rollout import rollout
@@ -48,9 +47,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16)
     args = parser.parse_args()
     torch.manual_seed(0)
-    fields = yaml.safe_load(preset_path("tiny-cpu").read_text())
-    fields.pop("model", None)
-    config = ToolGymTrainConfig(**fields)
+    (config,) = make_parser().parse_args_and_config(expand_preset(["--preset", "tiny-cpu"]))
     model, tokenizer = load_pretrained(args.checkpoint)
     model.eval()
     greedy = make_generator(config, model, tokenizer, temperature=0.0)

@@ -108,9 +108,10 @@ def leaves_no_trace(tree: ast.AST) -> bool:
       ``globals``, ``open``...) unless it binds that name itself;
     - assigns or deletes attributes only of ``self`` or ``cls``, and items only of its own names
       (never of an imported name, never of a call's result);
-    - uses what it imported only by calling it (not ``calendar.setfirstweekday`` or ``time.tzset``;
-      a bound method of a module-level object only for ``random``'s functions), by indexing it when it has no ``__setitem__``, as a type (in
-      ``except``, class bases, annotations, ``isinstance``), or as a value that cannot change
+    - uses what it imported only by calling it (not ``calendar.setfirstweekday`` or
+      ``time.tzset``; a bound method of a module-level object only for ``random``'s functions),
+      by indexing it when it has no ``__setitem__``, as a type (in ``except``, class bases,
+      annotations, ``isinstance``), or as a value that cannot change
       (numbers, strings, tuples, dates, built-in types and functions): never as a module, a
       Python function or a mutable object handed around.
 
@@ -282,8 +283,7 @@ def save_module_state() -> None:
     import decimal
     import random
 
-    _MODULE_STATE.update(random=random.getstate(), decimal=decimal.getcontext().copy(),
-                         modules=len(sys.modules))
+    _MODULE_STATE.update(random=random.getstate(), decimal=decimal.getcontext().copy())
 
 
 def restore_module_state() -> None:
@@ -466,21 +466,20 @@ def _send(fd: int, message: dict) -> None:
 
 
 SPIN_SECONDS = 1e-3
-"""How long a worker polls for the next request before it sleeps in ``read``."""
+"""How long a worker polls for the next request, and the runtime for a reply, before sleeping."""
 
 
-def _spin_until_readable(fd: int, seconds: float) -> None:
-    """Polls ``fd`` for up to ``seconds`` without sleeping.
+def spin(poll: Any, seconds: float) -> list[tuple[int, int]]:
+    """``poll.poll(0)`` again and again for up to ``seconds``; what became ready (maybe nothing).
 
     Calls often come back to back (an env replaying a prefix, a turn of parallel calls): a
-    worker that is still awake when the next request arrives saves the kernel two wake-ups (tens
-    of microseconds each on a virtual machine), a worker that waited in vain spent ``seconds``.
+    process still awake when the message arrives saves the kernel a wake-up (tens of
+    microseconds on a virtual machine); one that waited in vain spent ``seconds`` of CPU.
     """
-    poll = select.poll()
-    poll.register(fd, select.POLLIN)
     deadline = time.perf_counter() + seconds
-    while not poll.poll(0) and time.perf_counter() < deadline:
+    while not (ready := poll.poll(0)) and time.perf_counter() < deadline:
         pass
+    return ready
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:
@@ -561,8 +560,10 @@ class _Worker:
         os.setpgid(0, 0)
         self._apply_limits()
         self.warm_up()
+        requests = select.poll()
+        requests.register(self.requests, select.POLLIN)
         while True:
-            _spin_until_readable(self.requests, SPIN_SECONDS)
+            spin(requests, SPIN_SECONDS)
             header = _read_exact(self.requests, _HEADER.size)
             body = header and _read_exact(self.requests, _HEADER.unpack(header)[0])
             if not body:

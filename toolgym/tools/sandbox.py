@@ -79,6 +79,8 @@ from toolgym.tools._sandbox_worker import (  # one wire format and one cache siz
     _HEADER,
     CACHE_CHARS,
     CACHE_SOURCE_LIMIT,
+    SPIN_SECONDS,
+    spin,
 )
 from toolgym.tools.result import ToolResult
 
@@ -86,9 +88,6 @@ __all__ = ["SandboxRuntime"]
 
 _EXIT_WAIT = 5.0
 """Seconds to wait for a retired worker's exit before giving its zygote up."""
-_SPIN_SECONDS = 1e-3
-"""How long the runtime polls for a reply before it sleeps: most calls answer within it, and a
-reply read without sleeping saves a wake-up (tens of microseconds on a virtual machine)."""
 MAX_REUSES = 1000
 """Episodes a worker takes after its first, at most, when it is reused (``reuse_clean_workers``)."""
 _SHARE_CHARS = 48 << 10
@@ -139,17 +138,21 @@ class _Lane:
         self.generation = 0  # the zygote numbers its workers 0, 1, ...: this one gets requests
         self.spawned, self.worker_pid = -1, 0  # the last worker the zygote reported forked
         self.doomed: int | None = None  # a worker told to die whose exit is not read yet
-        self.touched = False  # whether the current worker may have run tool code
-        self.clean = True  # whether its worker said that no code it ran can have left a trace
-        self.reuses = 0  # episodes the current worker took after its first
+        self._forget_worker()
         self.next_id = 0
         self.pending: int | None = None  # a load whose reply is not read yet
         self.loaded: dict[str, str] = {}
-        self.source_ids: dict[tuple[str, str], int] = {}  # sources the current worker holds, by id
         self.validated: dict[str, str] | None = None  # codes a worker here loaded (compiled) fine
         self.cached: set[int] = set()  # (name, source) hashes sent to the zygote's cache
         self.cached_chars = 0
         self.finalizer = weakref.finalize(self, _shutdown, proc, ours)
+
+    def _forget_worker(self) -> None:
+        """Resets what is known of the current worker: the next one is fresh from the zygote."""
+        self.touched = False  # whether the current worker may have run tool code
+        self.clean = True  # whether its worker said that no code it ran can have left a trace
+        self.reuses = 0  # episodes the current worker took after its first
+        self.source_ids: dict[tuple[str, str], int] = {}  # sources the current worker holds, by id
 
     def request(self, payload: str, runs_tools: bool = False) -> int:
         """Sends a request (a JSON object without an id) to the current worker; returns its id."""
@@ -184,7 +187,7 @@ class _Lane:
         """Has the zygote kill the current worker (and fork the next); does not wait."""
         self.command({"kill": self.generation})
         self.doomed, self.generation, self.pending = self.generation, self.generation + 1, None
-        self.touched, self.clean, self.reuses, self.source_ids = False, True, 0, {}
+        self._forget_worker()
 
     def command(self, message: dict) -> None:
         _write_all(self.ctrl, json.dumps(message).encode() + b"\n", "the zygote")
@@ -250,8 +253,8 @@ class _Lane:
             if generation == self.doomed:
                 self.doomed = None
             elif generation == self.generation:
-                self.generation, self.pending, self.touched = generation + 1, None, False
-                self.clean, self.reuses, self.source_ids = True, 0, {}
+                self.generation, self.pending = generation + 1, None
+                self._forget_worker()
                 raise _Failure("crash", status=int(event["exit"]))
 
     def drain(self) -> None:
@@ -277,9 +280,7 @@ class _Lane:
             self._fill(min(remaining, 60.0))
 
     def _fill(self, timeout: float) -> None:
-        deadline = time.perf_counter() + min(timeout, _SPIN_SECONDS)
-        while not (ready := self.poll.poll(0)) and time.perf_counter() < deadline:
-            pass  # a reply within microseconds is read without sleeping (see _SPIN_SECONDS)
+        ready = spin(self.poll, min(timeout, SPIN_SECONDS))  # most replies come within it
         for fd, _ in ready or self.poll.poll(timeout * 1000):
             chunk = os.read(fd, 1 << 16)
             if not chunk:
