@@ -459,10 +459,19 @@ def _kill_group(pid: int) -> None:
 
 
 def _send(fd: int, message: dict) -> None:
-    data = json.dumps(message).encode() + b"\n"  # ASCII: lone surrogates survive the trip
+    _write(fd, json.dumps(message).encode() + b"\n")  # ASCII: lone surrogates survive the trip
+
+
+def _write(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+_CALL_REPLY = '{"id": %d, "out": %s, "ok": %s, "recycle": %s, "clean": %s}\n'
+"""A call's reply, the JSON that ``_send`` would write for the same dict."""
+_TRUE = {True: "true", False: "false"}
+_json_string = json.encoder.encode_basestring_ascii  # json.dumps(text) for a str, at C speed
 
 
 SPIN_SECONDS = 1e-3
@@ -482,15 +491,24 @@ def spin(poll: Any, seconds: float) -> list[tuple[int, int]]:
     return ready
 
 
-def _read_exact(fd: int, size: int) -> bytes | None:
-    chunks, missing = [], size
-    while missing:
-        chunk = os.read(fd, missing)
+def _next_request(fd: int, poll: Any, unread: bytearray) -> bytes | None:
+    """The next request's body (None once the pipe is closed); reads as much as is there.
+
+    ``unread`` keeps what came after the request (a call sent behind a load) for the next one.
+    """
+    while True:
+        if len(unread) >= _HEADER.size:
+            end = _HEADER.size + _HEADER.unpack_from(unread)[0]
+            if len(unread) >= end:
+                body = bytes(unread[_HEADER.size : end])
+                del unread[:end]
+                return body
+        elif not unread:
+            spin(poll, SPIN_SECONDS)
+        chunk = os.read(fd, 1 << 16)
         if not chunk:
             return None
-        chunks.append(chunk)
-        missing -= len(chunk)
-    return b"".join(chunks)
+        unread += chunk
 
 
 def _forbid_processes(*_args: Any, **_kwargs: Any) -> Any:
@@ -562,11 +580,10 @@ class _Worker:
         self.warm_up()
         requests = select.poll()
         requests.register(self.requests, select.POLLIN)
+        unread = bytearray()  # what was read past the request at hand (the parent pipelines)
         while True:
-            spin(requests, SPIN_SECONDS)
-            header = _read_exact(self.requests, _HEADER.size)
-            body = header and _read_exact(self.requests, _HEADER.unpack(header)[0])
-            if not body:
+            body = _next_request(self.requests, requests, unread)
+            if body is None:
                 return
             request = json.loads(body)
             if request["gen"] != self.generation:  # sent to a worker that died before reading it
@@ -574,8 +591,15 @@ class _Worker:
             reply = getattr(self, "op_" + request["op"])(request)
             if os.getpid() != self.pid:  # a forked copy of the worker: it must never reply
                 os._exit(0)
-            reply["id"] = request["id"]
-            _send(self.replies, reply)
+            if request["op"] == "call":  # the hot path: formatted, not through json's encoder
+                line = _CALL_REPLY % (
+                    request["id"], _json_string(reply["out"]), _TRUE[reply["ok"]],
+                    _TRUE[reply["recycle"]], _TRUE[reply["clean"]],
+                )
+                _write(self.replies, line.encode())
+            else:
+                reply["id"] = request["id"]
+                _send(self.replies, reply)
 
     def warm_up(self) -> None:
         """Calls a typical tool once before the episode, while the worker waits on standby.
