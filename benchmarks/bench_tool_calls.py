@@ -328,12 +328,13 @@ def run_sweeps(
             runs["inprocess"].append(timed(sweep_inprocess, environments, skip, pause))
         restarts = sum(runtime.restarts for runtime in runtimes.values())
         reused = {key: runtime.workers_reused for key, runtime in runtimes.items() if key.startswith("sandbox_")}
+        aside = {key: runtime.episodes_aside for key, runtime in runtimes.items() if key.startswith("sandbox_")}
     differ = {
         isolation: sum(outputs[f"sandbox_{isolation}"][k] != out for k, out in first.items())
         for isolation in isolations
     }
     return {"runs": runs, "outputs": first, "restarts": restarts, "outputs_differ": differ,
-            "workers_reused": reused, "episodes_per_runtime": len(environments) * (repeat + 1)}
+            "workers_reused": reused, "episodes_aside": aside, "episodes_per_runtime": len(environments) * (repeat + 1)}
 
 
 def summarize(runs: dict[str, list[dict]], environments: int) -> dict:
@@ -410,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         "outputs_differ_from_first_isolation": sweeps["outputs_differ"],
         "sandbox_restarts": sweeps["restarts"],
         "workers_reused": sweeps["workers_reused"],
+        "episodes_aside": sweeps["episodes_aside"],
         "episodes_per_runtime": sweeps["episodes_per_runtime"],
         "callable": sum(v for k, v in counts.items() if k.startswith("callable")),
         "outcomes": dict(sorted(counts.items())),
@@ -461,6 +463,8 @@ def print_table(result: dict) -> None:
     print(
         f"episodes whose worker was reused, of {result['episodes_per_runtime']} per runtime: "
         + ", ".join(f"{k} {v}" for k, v in result["workers_reused"].items())
+        + "; run aside in a fresh worker while a clean one waited: "
+        + ", ".join(f"{k} {v}" for k, v in result["episodes_aside"].items())
     )
     for outcome, count in result["outcomes"].items():
         print(f"  {outcome:<40}{count:>6}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+import time
 
 import pytest
 from sandbox_params import ISOLATIONS, POSIX_ONLY
@@ -189,3 +190,35 @@ def test_reuse_can_be_turned_off():
             rt.reset(state={})
             assert rt.call("c", {}) == ToolResult("1")
         assert rt.workers_reused == 0
+
+
+def wait_for_standby(runtime: SandboxRuntime) -> None:
+    deadline = time.monotonic() + 30
+    while not (runtime._standby is not None and runtime._standby.ready()):
+        assert time.monotonic() < deadline, "the standby zygote did not come up"
+        time.sleep(0.01)
+
+
+PI = tool("pi", "return math.pi", head="import math\n")
+
+
+def test_an_episode_whose_code_leaves_traces_runs_aside_and_the_clean_worker_waits(runtime):
+    clean = {"c": COUNTER, "pi": PI}
+    leaky = {"s": "import math\nmath.pi = 3\n" + tool("s", "return math.pi")}
+    assert passes(PI) and not passes(leaky["s"])
+    runtime.reset(clean, state={})
+    assert runtime.call("c", {}) == ToolResult("1")
+    runtime.reset(leaky)  # not known to leave traces yet: runs in the clean worker, then replaced
+    assert runtime.call("s", {}) == ToolResult("3")
+    runtime.reset(clean, state={})
+    assert runtime.call("pi", {}) == ToolResult("3.141592653589793")
+    wait_for_standby(runtime)
+    reused = runtime.workers_reused
+    runtime.reset(leaky)  # known now: the standby's fresh worker takes it
+    assert runtime.call("s", {}) == ToolResult("3")
+    assert runtime.episodes_aside == 1
+    for episode in range(2):  # the worker that waited takes the clean episodes, without the sabotage
+        runtime.reset(clean, state={})
+        assert runtime.call("pi", {}) == ToolResult("3.141592653589793")
+        assert runtime.call("c", {}) == ToolResult("1")
+        assert runtime.workers_reused == reused + 1 + episode

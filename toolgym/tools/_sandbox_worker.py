@@ -657,7 +657,13 @@ class _Worker:
             compiled += fresh
         for name, source_id in request["known"].items():
             self.codes[name] = self.sources[source_id]
-        return {"ok": True, "limits_missing": self.limits_missing, "compiled": compiled}
+        tracing = [name for name, (_code, reusable) in self.codes.items() if not reusable]
+        return {
+            "ok": True,
+            "limits_missing": self.limits_missing,
+            "compiled": compiled,
+            "tracing": tracing,
+        }
 
     def op_state(self, _request: dict) -> dict:
         try:

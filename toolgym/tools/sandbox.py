@@ -341,7 +341,10 @@ class SandboxRuntime:
             too, with fresh namespaces, the new state and ``random``'s and ``decimal``'s state
             restored: the next episode sees what a fresh worker would, without a fork. Any
             other worker is replaced as ``fresh_worker_per_episode`` says. Up to
-            :data:`MAX_REUSES` episodes a worker. False: only ``fresh_worker_per_episode`` decides.
+            :data:`MAX_REUSES` episodes a worker. An episode whose code a worker has already
+            found to leave traces runs in the standby's fresh worker while the clean one waits
+            for the next episode (:attr:`episodes_aside`), so that one such environment among
+            clean ones does not cost a cold worker. False: only ``fresh_worker_per_episode`` decides.
         standby: True: from the second episode on, a second zygote keeps the next episode's
             worker forked in advance, so ``reset`` waits for no fork (it costs that zygote's
             memory, 30-50 MB, and its start, about 0.1 s of CPU). False: one zygote, which forks
@@ -390,7 +393,11 @@ class SandboxRuntime:
         self.sources_compiled = 0
         """How many tool sources workers had to compile; those a zygote had cached do not count."""
         self.workers_reused = 0
-        """How many resets gave the episode to the worker that ran tool code in the last one."""
+        """How many resets gave the episode to a worker that ran tool code in an earlier one."""
+        self.episodes_aside = 0
+        """How many episodes whose code leaves traces ran in the standby's fresh worker, while a
+        clean worker waited for the next episode (instead of being replaced by a cold one)."""
+        self._tracing: set[int] = set()  # hashes of (name, source) that failed leaves_no_trace
         self._codes = _check_codes(codes)
         self._state_json = "null"
         self._json_of: dict[str, str] = {}
@@ -478,6 +485,8 @@ class SandboxRuntime:
             if self._active is None:
                 self._spawn()
             elif self._active.pending is None and self._reusable(self._active):
+                if self._active.touched and self._leaves_traces() and self._run_aside():
+                    return
                 try:
                     if self._active.touched:
                         self._active.reuses += 1
@@ -619,6 +628,7 @@ class SandboxRuntime:
                 self._respawn()
                 continue
             lane.pending, lane.validated = None, lane.loaded
+            self._note_tracing(lane.loaded, reply.get("tracing"))
             compiled = reply.get("compiled")
             self.sources_compiled += compiled if isinstance(compiled, int) else 0
             self._note_limits(reply.get("limits_missing"))
@@ -632,6 +642,14 @@ class SandboxRuntime:
             f"The sandbox worker failed to start twice ({detail}); check that "
             f"{sys.executable} runs, that memory_mb={self.memory_mb} is enough{hint}."
         )
+
+    def _note_tracing(self, codes: Mapping[str, str], names: object) -> None:
+        """Remembers the sources a worker found to leave traces (it names them in a load's reply)."""
+        if not isinstance(names, list):
+            return
+        if len(self._tracing) > 1 << 16:
+            self._tracing.clear()
+        self._tracing.update(hash((name, codes[name])) for name in names if name in codes)
 
     def _note_limits(self, missing: object) -> None:
         """Records the limits a worker reported as refused; warns once per runtime."""
@@ -674,8 +692,38 @@ class SandboxRuntime:
         except _Failure:
             self._respawn()
 
+    def _leaves_traces(self) -> bool:
+        """Whether a source of the current codes failed :func:`leaves_no_trace` in a worker."""
+        return any(hash(code) in self._tracing for code in self._codes.items())
+
+    def _run_aside(self) -> bool:
+        """Runs the episode in the standby's fresh worker; the active, clean one waits as standby.
+
+        For an episode whose code would leave traces: its worker is then replaced, and the warm
+        worker (its pages copied from the zygote's, its caches filled) takes the next clean episode
+        instead of a cold one.
+        """
+        standby = self._standby
+        if standby is None or standby.touched or not self._keeps_standby():
+            return False
+        try:
+            if not standby.ready():
+                return False
+            standby.await_retired(_EXIT_WAIT)
+            self._load(standby)
+        except _Failure:
+            standby.close()
+            self._standby = None
+            return False
+        self._active, self._standby = standby, self._active
+        self.episodes_aside += 1
+        return True
+
     def _take_standby(self) -> bool:
-        """Loads the episode into the standby zygote's worker and retires the active one's."""
+        """Loads the episode into the standby zygote's worker and retires the active one's.
+
+        The standby's worker is fresh, or a clean one that an episode run aside left waiting.
+        """
         standby = self._standby
         if standby is None:
             return False
@@ -683,6 +731,12 @@ class SandboxRuntime:
             if not standby.ready():
                 return False
             standby.await_retired(_EXIT_WAIT)  # long since read, unless episodes are very short
+            if standby.touched:
+                if not self._reusable(standby):  # not expected: only clean workers wait aside
+                    standby.retire()
+                    return False
+                standby.reuses += 1
+                self.workers_reused += 1
             self._load(standby)
         except _Failure:
             standby.close()
