@@ -706,17 +706,23 @@ class SandboxRuntime:
         standby = self._standby
         if standby is None or standby.touched or not self._keeps_standby():
             return False
+        if not self._load_standby(standby):
+            return False
+        self._active, self._standby = standby, self._active
+        self.episodes_aside += 1
+        return True
+
+    def _load_standby(self, standby: _Lane) -> bool:
+        """Queues the episode's load in the standby zygote's worker; False if it is not up."""
         try:
             if not standby.ready():
                 return False
-            standby.await_retired(_EXIT_WAIT)
+            standby.await_retired(_EXIT_WAIT)  # long since read, unless episodes are very short
             self._load(standby)
         except _Failure:
             standby.close()
             self._standby = None
             return False
-        self._active, self._standby = standby, self._active
-        self.episodes_aside += 1
         return True
 
     def _take_standby(self) -> bool:
@@ -727,21 +733,15 @@ class SandboxRuntime:
         standby = self._standby
         if standby is None:
             return False
-        try:
-            if not standby.ready():
-                return False
-            standby.await_retired(_EXIT_WAIT)  # long since read, unless episodes are very short
-            if standby.touched:
-                if not self._reusable(standby):  # not expected: only clean workers wait aside
-                    standby.retire()
-                    return False
-                standby.reuses += 1
-                self.workers_reused += 1
-            self._load(standby)
-        except _Failure:
+        if standby.touched and not self._reusable(standby):  # not expected: see _run_aside
             standby.close()
             self._standby = None
             return False
+        if not self._load_standby(standby):
+            return False
+        if standby.touched:
+            standby.reuses += 1
+            self.workers_reused += 1
         retired, self._active, self._standby = self._active, standby, None
         if retired is not None:
             try:
