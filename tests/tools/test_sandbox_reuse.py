@@ -217,8 +217,13 @@ def test_an_episode_whose_code_leaves_traces_runs_aside_and_the_clean_worker_wai
     runtime.reset(leaky)  # known now: the standby's fresh worker takes it
     assert runtime.call("s", {}) == ToolResult("3")
     assert runtime.episodes_aside == 1
+    waiting = runtime._standby.worker_pid
+    runtime.reset(leaky)  # again: a fresh worker in place of the leaky one; the clean one waits on
+    assert runtime.call("s", {}) == ToolResult("3")
+    assert runtime.workers_reused == reused and runtime._standby.worker_pid == waiting
     for episode in range(2):  # the worker that waited takes the clean episodes, without the sabotage
         runtime.reset(clean, state={})
         assert runtime.call("pi", {}) == ToolResult("3.141592653589793")
         assert runtime.call("c", {}) == ToolResult("1")
         assert runtime.workers_reused == reused + 1 + episode
+        assert runtime._active.worker_pid == waiting

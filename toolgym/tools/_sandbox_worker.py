@@ -470,7 +470,7 @@ def _write(fd: int, data: bytes) -> None:
 
 _CALL_REPLY = '{"id": %d, "out": %s, "ok": %s, "recycle": %s, "clean": %s}\n'
 """A call's reply, the JSON that ``_send`` would write for the same dict."""
-_TRUE = {True: "true", False: "false"}
+_JSON_BOOL = {True: "true", False: "false"}
 _json_string = json.encoder.encode_basestring_ascii  # json.dumps(text) for a str, at C speed
 
 
@@ -593,8 +593,8 @@ class _Worker:
                 os._exit(0)
             if request["op"] == "call":  # the hot path: formatted, not through json's encoder
                 line = _CALL_REPLY % (
-                    request["id"], _json_string(reply["out"]), _TRUE[reply["ok"]],
-                    _TRUE[reply["recycle"]], _TRUE[reply["clean"]],
+                    request["id"], _json_string(reply["out"]), _JSON_BOOL[reply["ok"]],
+                    _JSON_BOOL[reply["recycle"]], _JSON_BOOL[reply["clean"]],
                 )
                 _write(self.replies, line.encode())
             else:

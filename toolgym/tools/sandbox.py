@@ -343,8 +343,9 @@ class SandboxRuntime:
             other worker is replaced as ``fresh_worker_per_episode`` says. Up to
             :data:`MAX_REUSES` episodes a worker. An episode whose code a worker has already
             found to leave traces runs in the standby's fresh worker while the clean one waits
-            for the next episode (:attr:`episodes_aside`), so that one such environment among
-            clean ones does not cost a cold worker. False: only ``fresh_worker_per_episode`` decides.
+            for the next clean episode (:attr:`episodes_aside`; it needs ``standby`` and a standby
+            worker that is up, else the clean worker runs it and is replaced), so that such
+            environments among clean ones do not cost a cold worker. False: only ``fresh_worker_per_episode`` decides.
         standby: True: from the second episode on, a second zygote keeps the next episode's
             worker forked in advance, so ``reset`` waits for no fork (it costs that zygote's
             memory, 30-50 MB, and its start, about 0.1 s of CPU). False: one zygote, which forks
@@ -393,7 +394,7 @@ class SandboxRuntime:
         self.sources_compiled = 0
         """How many tool sources workers had to compile; those a zygote had cached do not count."""
         self.workers_reused = 0
-        """How many resets gave the episode to a worker that ran tool code in an earlier one."""
+        """How many times an episode went to a worker that ran tool code in an earlier one."""
         self.episodes_aside = 0
         """How many episodes whose code leaves traces ran in the standby's fresh worker, while a
         clean worker waited for the next episode (instead of being replaced by a cold one)."""
@@ -700,8 +701,9 @@ class SandboxRuntime:
         """Runs the episode in the standby's fresh worker; the active, clean one waits as standby.
 
         For an episode whose code would leave traces: its worker is then replaced, and the warm
-        worker (its pages copied from the zygote's, its caches filled) takes the next clean episode
-        instead of a cold one.
+        worker takes the next clean episode instead of a cold one (a fresh worker's first calls
+        are slower: it still shares its memory pages with the zygote, and copies each one it
+        writes to). Later episodes that leave traces get fresh workers in place, never this one.
         """
         standby = self._standby
         if standby is None or standby.touched or not self._keeps_standby():
@@ -733,7 +735,9 @@ class SandboxRuntime:
         standby = self._standby
         if standby is None:
             return False
-        if standby.touched and not self._reusable(standby):  # not expected: see _run_aside
+        if standby.touched and self._leaves_traces():
+            return False  # the clean worker that waits is kept for a clean episode
+        if standby.touched and not self._reusable(standby):  # e.g. reuse was switched off since
             standby.close()
             self._standby = None
             return False
