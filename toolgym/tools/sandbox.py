@@ -345,7 +345,8 @@ class SandboxRuntime:
             found to leave traces runs in the standby's fresh worker while the clean one waits
             for the next clean episode (:attr:`episodes_aside`; it needs ``standby`` and a standby
             worker that is up, else the clean worker runs it and is replaced), so that such
-            environments among clean ones do not cost a cold worker. False: only ``fresh_worker_per_episode`` decides.
+            environments among clean ones do not cost a cold worker. False: only
+            ``fresh_worker_per_episode`` decides.
         standby: True: from the second episode on, a second zygote keeps the next episode's
             worker forked in advance, so ``reset`` waits for no fork (it costs that zygote's
             memory, 30-50 MB, and its start, about 0.1 s of CPU). False: one zygote, which forks
@@ -645,7 +646,7 @@ class SandboxRuntime:
         )
 
     def _note_tracing(self, codes: Mapping[str, str], names: object) -> None:
-        """Remembers the sources a worker found to leave traces (it names them in a load's reply)."""
+        """Remembers the sources a worker found to leave traces (a load's reply names them)."""
         if not isinstance(names, list):
             return
         if len(self._tracing) > 1 << 16:
